@@ -1,0 +1,19 @@
+# Sourced by tests/run.sh and examples/run.sh: installs Debian packages that are missing.
+install_deps() {
+    local pkgs=(cmake ninja-build g++ xtensor-dev libxsimd-dev xtl-dev zlib1g-dev)
+    case "$1" in
+        test) pkgs+=(libgtest-dev) ;;
+        examples) pkgs+=(dataset-fashion-mnist) ;;
+        bench) pkgs+=(libbenchmark-dev libopenblas-dev) ;;
+    esac
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "installing: ${missing[*]}"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}

@@ -1,0 +1,106 @@
+// Elementwise binary primitives with numpy broadcasting, checked at compile time per axis.
+#pragma once
+
+#include <type_traits>
+
+#include "../../core/expr.hpp"
+#include "../../core/simd.hpp"
+
+namespace kiln {
+
+struct add_op {
+    static constexpr const char* name = "add";
+    template <class V> V operator()(V a, V b) const { return a + b; }
+};
+struct sub_op {
+    static constexpr const char* name = "sub";
+    template <class V> V operator()(V a, V b) const { return a - b; }
+};
+struct mul_op {
+    static constexpr const char* name = "mul";
+    template <class V> V operator()(V a, V b) const { return a * b; }
+};
+struct div_op {
+    static constexpr const char* name = "div";
+    template <class V> V operator()(V a, V b) const { return a / b; }
+};
+/// Ties pick the first operand.
+struct maximum_op {
+    static constexpr const char* name = "maximum";
+    template <class V> V operator()(V a, V b) const { return simd::select(a < b, b, a); }
+};
+/// Ties pick the first operand.
+struct minimum_op {
+    static constexpr const char* name = "minimum";
+    template <class V> V operator()(V a, V b) const { return simd::select(b < a, b, a); }
+};
+struct pow_op {
+    static constexpr const char* name = "pow";
+    template <class V> V operator()(V a, V b) const { return simd::pow(a, b); }
+};
+
+#define KILN_COMPARE_OP(tag, sym)                                          \
+    struct tag {                                                           \
+        static constexpr const char* name = #tag;                          \
+        template <class V> auto operator()(V a, V b) const { return a sym b; } \
+    };
+KILN_COMPARE_OP(less_op, <)
+KILN_COMPARE_OP(less_equal_op, <=)
+KILN_COMPARE_OP(greater_op, >)
+KILN_COMPARE_OP(greater_equal_op, >=)
+KILN_COMPARE_OP(equal_op, ==)
+KILN_COMPARE_OP(not_equal_op, !=)
+#undef KILN_COMPARE_OP
+
+namespace detail {
+/// At least one expression; the other may be a number.
+template <class A, class B>
+concept binary_operands = (expression<A> && operand<B>) || (operand<A> && expression<B>);
+}  // namespace detail
+
+#define KILN_BINARY(sym, tag)                                                              \
+    template <class A, class B>                                                            \
+        requires detail::binary_operands<A, B>                                             \
+    constexpr auto operator sym(A&& a, B&& b) {                                            \
+        return detail::make_binary<binary_expr>(tag{}, std::forward<A>(a), std::forward<B>(b)); \
+    }
+KILN_BINARY(+, add_op)
+KILN_BINARY(-, sub_op)
+KILN_BINARY(*, mul_op)
+KILN_BINARY(/, div_op)
+#undef KILN_BINARY
+
+#define KILN_COMPARE(sym, tag)                                                              \
+    template <class A, class B>                                                             \
+        requires detail::binary_operands<A, B>                                              \
+    constexpr auto operator sym(A&& a, B&& b) {                                             \
+        return detail::make_binary<compare_expr>(tag{}, std::forward<A>(a), std::forward<B>(b)); \
+    }
+KILN_COMPARE(<, less_op)
+KILN_COMPARE(<=, less_equal_op)
+KILN_COMPARE(>, greater_op)
+KILN_COMPARE(>=, greater_equal_op)
+KILN_COMPARE(==, equal_op)
+KILN_COMPARE(!=, not_equal_op)
+#undef KILN_COMPARE
+
+/// Elementwise larger of a and b (a on ties).
+template <class A, class B>
+    requires detail::binary_operands<A, B>
+constexpr auto maximum(A&& a, B&& b) {
+    return detail::make_binary<binary_expr>(maximum_op{}, std::forward<A>(a), std::forward<B>(b));
+}
+/// Elementwise smaller of a and b (a on ties).
+template <class A, class B>
+    requires detail::binary_operands<A, B>
+constexpr auto minimum(A&& a, B&& b) {
+    return detail::make_binary<binary_expr>(minimum_op{}, std::forward<A>(a), std::forward<B>(b));
+}
+/// Elementwise a ** b.
+template <class A, class B>
+    requires detail::binary_operands<A, B> && expression<B>
+constexpr auto pow(A&& a, B&& b) {
+    return detail::make_binary<binary_expr>(pow_op{}, std::forward<A>(a), std::forward<B>(b));
+}
+
+}  // namespace kiln

@@ -1,0 +1,106 @@
+// matmul: [.., M, K] x [.., K, N] -> [.., M, N] with batch axes broadcast, 1-D operands
+// promoted as in torch.matmul, and transposed operands (transpose(x)) fed to the GEMM with a
+// transpose flag instead of being copied.
+#pragma once
+
+#include <array>
+#include <type_traits>
+
+#include "../../core/tensor.hpp"
+#include "../../device/cpu/kernels/gemm.hpp"
+#include "movement.hpp"
+
+namespace kiln {
+
+namespace detail {
+
+template <class Op, class L, class R, std::size_t K1, std::size_t K2>
+consteval void check_inner() {
+    static_assert(K1 == K2, "[matmul] lhs columns must equal rhs rows");
+}
+
+/// The tensor and transpose flag a matmul operand reduces to.
+template <class E>
+struct gemm_operand {
+    static constexpr bool trans = false;
+    static decltype(auto) get(const E& e) { return materialize(e); }
+};
+template <class E>
+struct gemm_operand<transpose_expr<E>> {
+    static constexpr bool trans = true;
+    static decltype(auto) get(const transpose_expr<E>& t) { return materialize(t.e); }
+};
+
+template <class S>
+consteval auto batch_extents() {
+    std::array<std::size_t, S::rank - 2> a{};
+    for (std::size_t i = 0; i + 2 < S::rank; ++i) a[i] = S::extents[i];
+    return a;
+}
+template <class S>
+using batch_shape_t = shape_from_array_t<batch_extents<S>()>;
+
+template <class B, std::size_t M, std::size_t N>
+consteval auto with_matrix_extents() {
+    std::array<std::size_t, B::rank + 2> a{};
+    for (std::size_t i = 0; i < B::rank; ++i) a[i] = B::extents[i];
+    a[B::rank] = M;
+    a[B::rank + 1] = N;
+    return a;
+}
+template <class B, std::size_t M, std::size_t N>
+using with_matrix_t = shape_from_array_t<with_matrix_extents<B, M, N>()>;
+
+/// Row offset (in matrices) of operand batch shape BS for result batch index b of shape O.
+template <class O, class BS>
+std::size_t batch_offset(std::size_t b) {
+    std::size_t off = 0;
+    constexpr std::size_t pad = O::rank - BS::rank;
+    static_for<O::rank>([&](auto i) {
+        if constexpr (i >= pad) {
+            if constexpr (BS::extents[i - pad] != 1) off += (b / O::strides[i]) % O::extents[i] * BS::strides[i - pad];
+        }
+    });
+    return off;
+}
+
+}  // namespace detail
+
+/// Matrix product with torch.matmul's rules.
+template <expression A, expression B>
+auto matmul(const A& a, const B& b) {
+    using SA = shape_of_t<A>;
+    using SB = shape_of_t<B>;
+    static_assert(SA::rank >= 1 && SB::rank >= 1, "[matmul] operands need at least one axis");
+    if constexpr (SA::rank == 1 && SB::rank == 1) {
+        return reshape<shape<>>(matmul(reshape<shape<1, SA::extents[0]>>(a), reshape<shape<SB::extents[0], 1>>(b)));
+    } else if constexpr (SA::rank == 1) {
+        return squeeze<-2>(matmul(reshape<shape<1, SA::extents[0]>>(a), b));
+    } else if constexpr (SB::rank == 1) {
+        return squeeze<-1>(matmul(a, reshape<shape<SB::extents[0], 1>>(b)));
+    } else {
+        using T = std::common_type_t<value_of_t<A>, value_of_t<B>>;
+        static_assert(std::is_same_v<value_of_t<A>, value_of_t<B>>, "[matmul] operands must have the same element type");
+        constexpr std::size_t M = SA::extents[SA::rank - 2], K = SA::extents[SA::rank - 1];
+        constexpr std::size_t K2 = SB::extents[SB::rank - 2], N = SB::extents[SB::rank - 1];
+        detail::check_inner<matmul_op, SA, SB, K, K2>();
+        using BA = detail::batch_shape_t<SA>;
+        using BB = detail::batch_shape_t<SB>;
+        using BO = broadcast_shape_t<matmul_op, BA, BB>;
+        using OA = detail::gemm_operand<std::remove_cvref_t<A>>;
+        using OB = detail::gemm_operand<std::remove_cvref_t<B>>;
+        const auto& ta = OA::get(a);
+        const auto& tb = OB::get(b);
+        // a transposed operand is stored [.., K, M]: its row stride is M
+        constexpr std::size_t lda = OA::trans ? M : K, ldb = OB::trans ? K2 : N;
+        tensor<T, detail::with_matrix_t<BO, M, N>, cpu, typename std::remove_cvref_t<decltype(ta)>::storage_type> out(uninitialized);
+        for (std::size_t bi = 0; bi < BO::size; ++bi) {
+            const T* pa = ta.data() + detail::batch_offset<BO, BA>(bi) * M * K;
+            const T* pb = tb.data() + detail::batch_offset<BO, BB>(bi) * K * N;
+            cpu_kernels::gemm<T>(OA::trans, OB::trans, M, N, K, T(1), pa, lda, pb, ldb, T(0), out.data() + bi * M * N, N);
+        }
+        return out;
+    }
+}
+
+}  // namespace kiln

@@ -1,0 +1,221 @@
+// Shape ops. reshape/flatten/squeeze/unsqueeze/permute/slice/concat write a new tensor;
+// transpose(x) is a lazy view that matmul consumes without copying (a transposed GEMM operand)
+// and that any elementwise expression can read.
+#pragma once
+
+#include <array>
+#include <cstring>
+#include <type_traits>
+
+#include "../../core/tensor.hpp"
+#include "reduce.hpp"  // detail::materialize
+
+namespace kiln {
+
+/// The same elements in shape S2 (sizes must match: a compile error names both shapes).
+template <shape_type S2, expression E>
+auto reshape(const E& e) {
+    using S = shape_of_t<E>;
+    detail::check_same_size<reshape_op, S, S2, S::size, S2::size>();
+    const auto& src = detail::materialize(e);
+    tensor<value_of_t<E>, S2, cpu, typename std::remove_cvref_t<decltype(src)>::storage_type> out(uninitialized);
+    std::memcpy(out.data(), src.data(), S::size * sizeof(value_of_t<E>));
+    return out;
+}
+template <std::size_t... D, expression E>
+auto reshape(const E& e) { return reshape<shape<D...>>(e); }
+
+namespace detail {
+template <class S, std::size_t Start, std::size_t End>
+consteval auto flatten_extents() {
+    static_assert(Start <= End, "[flatten] start axis must not come after end axis");
+    std::array<std::size_t, S::rank - (End - Start)> out{};
+    std::size_t k = 0, prod = 1;
+    for (std::size_t i = 0; i < S::rank; ++i) {
+        if (i < Start || i > End) {
+            out[k++] = S::extents[i];
+        } else {
+            prod *= S::extents[i];
+            if (i == End) out[k++] = prod;
+        }
+    }
+    return out;
+}
+template <class S, std::size_t A>
+consteval auto squeeze_extents() {
+    static_assert(S::extents[A] == 1, "[squeeze] the axis must have extent 1");
+    std::array<std::size_t, S::rank - 1> out{};
+    for (std::size_t i = 0, k = 0; i < S::rank; ++i)
+        if (i != A) out[k++] = S::extents[i];
+    return out;
+}
+template <class S, std::size_t A>
+consteval auto unsqueeze_extents() {
+    std::array<std::size_t, S::rank + 1> out{};
+    for (std::size_t i = 0, k = 0; i <= S::rank; ++i) out[i] = i == A ? 1 : S::extents[k++];
+    return out;
+}
+}  // namespace detail
+
+/// Merges axes Start..End (inclusive; negative counts from the end) into one, like torch.flatten.
+template <int Start = 0, int End = -1, expression E>
+auto flatten(const E& e) {
+    using S = shape_of_t<E>;
+    if constexpr (S::rank == 0) {
+        return reshape<shape<1>>(e);
+    } else {
+        constexpr std::size_t s = detail::normalize_axis<Start, S::rank>(), t = detail::normalize_axis<End, S::rank>();
+        return reshape<detail::shape_from_array_t<detail::flatten_extents<S, s, t>()>>(e);
+    }
+}
+/// Removes axis Axis, which must have extent 1.
+template <int Axis, expression E>
+auto squeeze(const E& e) {
+    using S = shape_of_t<E>;
+    return reshape<detail::shape_from_array_t<detail::squeeze_extents<S, detail::normalize_axis<Axis, S::rank>()>()>>(e);
+}
+/// Inserts an axis of extent 1 before position Axis (negative counts from the end of the result).
+template <int Axis, expression E>
+auto unsqueeze(const E& e) {
+    using S = shape_of_t<E>;
+    return reshape<detail::shape_from_array_t<
+        detail::unsqueeze_extents<S, detail::normalize_axis<Axis, S::rank + 1>()>()>>(e);
+}
+
+/// Lazy swap of the last two axes of E.
+template <class E>
+struct transpose_expr : expr_base<transpose_expr<E>> {
+    using child_t = std::remove_cvref_t<E>;
+    using src = typename child_t::shape_type;
+    static_assert(src::rank >= 2, "[transpose] needs at least 2 axes");
+    static constexpr std::size_t M = src::extents[src::rank - 2], N = src::extents[src::rank - 1];
+    using value_type = typename child_t::value_type;
+    using shape_type = detail::shape_from_array_t<[] {
+        auto a = src::extents;
+        std::swap(a[src::rank - 2], a[src::rank - 1]);
+        return a;
+    }()>;
+    using storage_type = typename child_t::storage_type;
+    static constexpr bool simd = false;
+    static constexpr bool flat = false;
+    E e;
+    /// Result row = b * N + r (batch b, row r); element j reads child (b * M + j, r).
+    value_type get(std::size_t row, std::size_t j) const { return e.get(row / N * M + j, row % N); }
+};
+
+/// Swaps the last two axes (x.mT in PyTorch; x.T for a matrix), lazily.
+template <expression E>
+constexpr auto transpose(E&& e) {
+    using c = detail::closure_t<E&&>;
+    return transpose_expr<c>{{}, c(std::forward<E>(e))};
+}
+
+namespace detail {
+/// out[c] = in[base + sum_k c_k * in_strides[k]] over out shape S (strides in elements).
+template <class S, auto InStrides, std::size_t Base, class T>
+void strided_copy(const T* in, T* out) {
+    constexpr std::size_t inner = S::inner, in_inner = S::rank ? InStrides[S::rank - 1] : 1;
+    for (std::size_t r = 0; r < S::outer; ++r) {
+        std::size_t off = Base;
+        static_for<(S::rank > 0 ? S::rank - 1 : 0)>([&](auto k) {
+            constexpr std::size_t rows_stride = S::strides[k] / inner;
+            off += (r / rows_stride) % S::extents[k] * InStrides[k];
+        });
+        T* dst = out + r * inner;
+        if constexpr (in_inner == 1)
+            std::memcpy(dst, in + off, inner * sizeof(T));
+        else
+            for (std::size_t j = 0; j < inner; ++j) dst[j] = in[off + j * in_inner];
+    }
+}
+}  // namespace detail
+
+/// Reorders axes: result axis k is input axis P[k] (torch.permute).
+template <std::size_t... P, expression E>
+auto permute(const E& e) {
+    using S = shape_of_t<E>;
+    static_assert(sizeof...(P) == S::rank, "[permute] give one axis per input axis");
+    static_assert([] {
+        std::array<bool, S::rank> seen{};
+        for (std::size_t p : {P...}) {
+            if (p >= S::rank || seen[p]) return false;
+            seen[p] = true;
+        }
+        return true;
+    }(), "[permute] axes must be a permutation of 0..rank-1");
+    using O = shape<S::extents[P]...>;
+    constexpr std::array<std::size_t, S::rank> in_strides{S::strides[P]...};
+    const auto& src = detail::materialize(e);
+    tensor<value_of_t<E>, O> out(uninitialized);
+    detail::strided_copy<O, in_strides, 0>(src.data(), out.data());
+    return out;
+}
+
+/// Elements Begin, Begin+Step, ... before End along Axis (a copy).
+template <int Axis, std::size_t Begin, std::size_t End, std::size_t Step = 1, expression E>
+auto slice(const E& e) {
+    using S = shape_of_t<E>;
+    constexpr std::size_t a = detail::normalize_axis<Axis, S::rank>();
+    static_assert(Step > 0, "[slice] step must be positive");
+    static_assert(Begin < End && End <= S::extents[a], "[slice] need Begin < End <= extent of the axis");
+    using O = detail::shape_from_array_t<[] {
+        auto x = S::extents;
+        x[a] = (End - Begin + Step - 1) / Step;
+        return x;
+    }()>;
+    constexpr auto in_strides = [] {
+        auto s = S::strides;
+        s[a] *= Step;
+        return s;
+    }();
+    const auto& src = detail::materialize(e);
+    tensor<value_of_t<E>, O> out(uninitialized);
+    detail::strided_copy<O, in_strides, Begin * S::strides[a]>(src.data(), out.data());
+    return out;
+}
+
+namespace detail {
+template <class S0, std::size_t A, class... S>
+consteval auto concat_extents() {
+    auto out = S0::extents;
+    out[A] = (S::extents[A] + ...);
+    return out;
+}
+template <class Op, class L, class R, std::size_t Axis, std::size_t A, std::size_t B>
+consteval void check_concat_axis() {
+    static_assert(A == B, "[concat] extents must match on every axis but the concat axis");
+}
+template <class Op, std::size_t Ax, class L, class R>
+consteval void check_concat() {
+    static_assert(L::rank == R::rank, "[concat] operands must have the same rank");
+    static_for<L::rank>([](auto i) {
+        if constexpr (i != Ax) check_concat_axis<Op, L, R, i, L::extents[i], R::extents[i]>();
+    });
+}
+}  // namespace detail
+
+/// Joins tensors along Axis; the other extents must match.
+template <int Axis, expression E0, expression... E>
+auto concat(const E0& e0, const E&... es) {
+    using S0 = shape_of_t<E0>;
+    constexpr std::size_t a = detail::normalize_axis<Axis, S0::rank>();
+    (detail::check_concat<concat_op, a, S0, shape_of_t<E>>(), ...);
+    using O = detail::shape_from_array_t<detail::concat_extents<S0, a, S0, shape_of_t<E>...>()>;
+    using T = value_of_t<E0>;
+    tensor<T, O> out(uninitialized);
+    constexpr std::size_t outer = a == 0 ? 1 : O::size / (O::extents[a] * O::strides[a]);
+    std::size_t col = 0;  // offset of this operand's block inside an output row of the outer loop
+    auto copy_one = [&](const auto& x) {
+        using SX = shape_of_t<decltype(x)>;
+        const auto& src = detail::materialize(x);
+        constexpr std::size_t block = SX::extents[a] * SX::strides[a];
+        for (std::size_t o = 0; o < outer; ++o)
+            std::memcpy(out.data() + o * O::extents[a] * O::strides[a] + col, src.data() + o * block, block * sizeof(T));
+        col += block;
+    };
+    copy_one(e0);
+    (copy_one(es), ...);
+    return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,38 @@
+// where(cond, a, b): a where cond holds, else b; the three broadcast together.
+#pragma once
+
+#include "../../core/expr.hpp"
+
+namespace kiln {
+
+struct where_op {
+    static constexpr const char* name = "where";
+};
+
+/// Elementwise cond ? a : b; a and b may be numbers.
+template <expression C, class A, class B>
+    requires detail::operand<A> && detail::operand<B>
+constexpr auto where(C&& c, A&& a, B&& b) {
+    using T = detail::binary_value_t<A, B>;
+    using cc = detail::closure_t<C&&>;
+    using ca = detail::operand_closure_t<T, A&&>;
+    using cb = detail::operand_closure_t<T, B&&>;
+    using S0 = broadcast_shape_t<where_op, shape_of_t<ca>, shape_of_t<cb>>;
+    using S = broadcast_shape_t<where_op, shape_of_t<cc>, S0>;
+    using pc = detail::presented_t<cc, S>;
+    using pa = detail::presented_t<ca, S>;
+    using pb = detail::presented_t<cb, S>;
+    return where_expr<pc, pa, pb, T>{{},
+                                     detail::present<cc, S>(std::forward<C>(c)),
+                                     detail::present<ca, S>(detail::to_closure<std::remove_cvref_t<ca>>(std::forward<A>(a))),
+                                     detail::present<cb, S>(detail::to_closure<std::remove_cvref_t<cb>>(std::forward<B>(b)))};
+}
+
+/// Converts elements to U lazily.
+template <class U, expression E>
+constexpr auto astype(E&& e) {
+    using c = detail::closure_t<E&&>;
+    return cast_expr<U, c>{{}, c(std::forward<E>(e))};
+}
+
+}  // namespace kiln
