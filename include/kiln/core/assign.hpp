@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "device.hpp"
 #include "expr.hpp"
 #include "shape.hpp"
 #include "simd.hpp"
@@ -30,13 +31,19 @@ void assign(Dst& dst, const E& e) {
     using DS = typename Dst::shape_type;
     using ES = shape_of_t<E>;
     detail::check_same_shape<assign_op, DS, ES>();
-    using T = typename Dst::value_type;
-    using expr_t = std::remove_cvref_t<E>;
-    T* out = dst.data();
-    if constexpr (expr_t::flat) {
-        detail::eval_row(out, e, 0, DS::size);
+    using D = typename Dst::device_type;
+    detail::check_devices<assign_op, D, typename std::remove_cvref_t<E>::device_type>();
+    if constexpr (!std::is_same_v<D, cpu>) {
+        device_ops<D>::assign(dst, e);
     } else {
-        for (std::size_t r = 0; r < DS::outer; ++r) detail::eval_row(out + r * DS::inner, e, r, DS::inner);
+        using T = typename Dst::value_type;
+        using expr_t = std::remove_cvref_t<E>;
+        T* out = dst.data();
+        if constexpr (expr_t::flat) {
+            detail::eval_row(out, e, 0, DS::size);
+        } else {
+            for (std::size_t r = 0; r < DS::outer; ++r) detail::eval_row(out + r * DS::inner, e, r, DS::inner);
+        }
     }
 }
 

@@ -18,9 +18,13 @@ tensor<T, S, D, St> ones() { return full<T, S, D, St>(T(1)); }
 /// start, start + step, ... in row-major order over the whole shape.
 template <class T, shape_type S, class D = cpu, class St = auto_storage>
 tensor<T, S, D, St> arange(T start = T(0), T step = T(1)) {
-    tensor<T, S, D, St> t(uninitialized);
-    for (std::size_t i = 0; i < S::size; ++i) t[i] = start + static_cast<T>(i) * step;
-    return t;
+    if constexpr (std::is_same_v<D, cpu>) {
+        tensor<T, S, D, St> t(uninitialized);
+        for (std::size_t i = 0; i < S::size; ++i) t[i] = start + static_cast<T>(i) * step;
+        return t;
+    } else {
+        return to<D>(arange<T, S>(start, step));
+    }
 }
 /// A tensor with e's shape and element type, filled with value.
 template <expression E>

@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "device.hpp"
 #include "shape.hpp"
 #include "simd.hpp"
 
@@ -66,6 +67,7 @@ struct scalar_expr : expr_base<scalar_expr<T>> {
     using value_type = T;
     using shape_type = shape<>;
     using storage_type = void;
+    using device_type = void;
     static constexpr bool simd = simd::vectorised<T>;
     static constexpr bool flat = true;
     T v;
@@ -81,6 +83,7 @@ struct broadcast_expr : expr_base<broadcast_expr<E, Out>> {
     using value_type = typename child_t::value_type;
     using shape_type = Out;
     using storage_type = typename child_t::storage_type;
+    using device_type = typename child_t::device_type;
     using src = typename child_t::shape_type;
     static constexpr bool inner_bcast = src::inner != Out::inner || src::rank == 0;
     static constexpr bool simd = child_t::simd;
@@ -147,6 +150,7 @@ struct unary_expr : expr_base<unary_expr<Op, E>> {
     using value_type = decltype(std::declval<Op>()(std::declval<typename child_t::value_type>()));
     using shape_type = typename child_t::shape_type;
     using storage_type = typename child_t::storage_type;
+    using device_type = typename child_t::device_type;
     static constexpr bool simd = child_t::simd && simd::vectorised<value_type> &&
                                  std::is_same_v<value_type, typename child_t::value_type>;
     static constexpr bool flat = child_t::flat;
@@ -164,6 +168,7 @@ struct binary_expr : expr_base<binary_expr<Op, A, B, T>> {
     using value_type = T;
     using shape_type = typename a_t::shape_type;
     using storage_type = detail::storage_of_t<a_t, b_t>;
+    using device_type = common_device_t<typename a_t::device_type, typename b_t::device_type>;
     static constexpr bool simd = a_t::simd && b_t::simd && simd::vectorised<T> &&
                                  std::is_same_v<typename a_t::value_type, T> &&
                                  std::is_same_v<typename b_t::value_type, T>;
@@ -184,6 +189,7 @@ struct compare_expr : expr_base<compare_expr<Op, A, B, T>> {
     using operand_type = T;
     using shape_type = typename a_t::shape_type;
     using storage_type = detail::storage_of_t<a_t, b_t>;
+    using device_type = common_device_t<typename a_t::device_type, typename b_t::device_type>;
     static constexpr bool simd = false;  // bool results are stored per element
     static constexpr bool mask_simd = a_t::simd && b_t::simd && simd::vectorised<T> &&
                                       std::is_same_v<typename a_t::value_type, T> &&
@@ -205,6 +211,7 @@ struct where_expr : expr_base<where_expr<C, A, B, T>> {
     using value_type = T;
     using shape_type = typename a_t::shape_type;
     using storage_type = detail::storage_of_t<a_t, b_t, c_t>;
+    using device_type = common_device_t<typename c_t::device_type, typename a_t::device_type, typename b_t::device_type>;
     static constexpr bool mask_ok = [] {
         if constexpr (requires { c_t::mask_simd; })
             return c_t::mask_simd && std::is_same_v<typename c_t::operand_type, T>;
@@ -232,6 +239,7 @@ struct cast_expr : expr_base<cast_expr<U, E>> {
     using value_type = U;
     using shape_type = typename child_t::shape_type;
     using storage_type = typename child_t::storage_type;
+    using device_type = typename child_t::device_type;
     static constexpr bool simd = child_t::simd && std::is_same_v<U, typename child_t::value_type>;
     static constexpr bool flat = child_t::flat;
     E e;
@@ -291,6 +299,7 @@ constexpr auto make_binary(Op op, A&& a, B&& b) {
     using ca = operand_closure_t<T, A&&>;
     using cb = operand_closure_t<T, B&&>;
     using S = broadcast_shape_t<Op, shape_of_t<ca>, shape_of_t<cb>>;
+    check_devices<Op, typename std::remove_cvref_t<ca>::device_type, typename std::remove_cvref_t<cb>::device_type>();
     using pa = presented_t<ca, S>;
     using pb = presented_t<cb, S>;
     return Node<Op, pa, pb, T>{{}, op, present<ca, S>(to_closure<std::remove_cvref_t<ca>>(std::forward<A>(a))),

@@ -60,12 +60,19 @@ private:
     bool has_spare_ = false;
 };
 
+// Random tensors for any device are drawn on the host and copied, so a seed gives the same
+// numbers on every device (device-side generation is for dropout masks and the like).
+
 /// Uniform samples in [lo, hi).
 template <class T, shape_type S, class D = cpu, class St = auto_storage>
 tensor<T, S, D, St> uniform(generator& g, T lo = T(0), T hi = T(1)) {
-    tensor<T, S, D, St> t(uninitialized);
-    for (auto& v : t) v = lo + (hi - lo) * static_cast<T>(std::is_same_v<T, float> ? g.next_float() : g.next_double());
-    return t;
+    if constexpr (std::is_same_v<D, cpu>) {
+        tensor<T, S, D, St> t(uninitialized);
+        for (auto& v : t) v = lo + (hi - lo) * static_cast<T>(std::is_same_v<T, float> ? g.next_float() : g.next_double());
+        return t;
+    } else {
+        return to<D>(uniform<T, S>(g, lo, hi));
+    }
 }
 /// Uniform samples in [0, 1).
 template <class T, shape_type S, class D = cpu, class St = auto_storage>
@@ -73,9 +80,13 @@ tensor<T, S, D, St> rand(generator& g) { return uniform<T, S, D, St>(g); }
 /// Normal samples with the given mean and standard deviation.
 template <class T, shape_type S, class D = cpu, class St = auto_storage>
 tensor<T, S, D, St> randn(generator& g, T mean = T(0), T stddev = T(1)) {
-    tensor<T, S, D, St> t(uninitialized);
-    for (auto& v : t) v = mean + stddev * static_cast<T>(g.next_normal());
-    return t;
+    if constexpr (std::is_same_v<D, cpu>) {
+        tensor<T, S, D, St> t(uninitialized);
+        for (auto& v : t) v = mean + stddev * static_cast<T>(g.next_normal());
+        return t;
+    } else {
+        return to<D>(randn<T, S>(g, mean, stddev));
+    }
 }
 
 }  // namespace kiln

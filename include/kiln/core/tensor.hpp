@@ -48,15 +48,15 @@ struct is_tensor_leaf<tensor<T, S, D, St>> : std::true_type {};
 template <class E>
 concept tensor_type = detail::is_tensor_leaf<std::remove_cvref_t<E>>::value;
 
-template <class T, class S, class Device, class Storage>
-class tensor : public expr_base<tensor<T, S, Device, Storage>> {
+/// The CPU tensor: host memory in the Storage policy's buffer; a leaf of the expression templates.
+template <class T, class S, class Storage>
+class tensor<T, S, cpu, Storage> : public expr_base<tensor<T, S, cpu, Storage>> {
     static_assert(is_shape<S>::value, "[tensor] the second template argument must be kiln::shape<...>");
-    static_assert(std::is_same_v<Device, cpu>, "[tensor] this header implements the cpu device only");
 
 public:
     using value_type = T;
     using shape_type = S;
-    using device_type = Device;
+    using device_type = cpu;
     using storage_type = Storage;
     using init_list = typename detail::nested_list<T, S::rank == 0 ? 1 : S::rank>::type;
     static constexpr std::size_t rank = S::rank;
@@ -185,13 +185,35 @@ private:
     typename Storage::template buffer<T, S::size> buf_;
 };
 
+namespace detail {
+template <class D>
+using device_or_cpu_t = std::conditional_t<std::is_void_v<D>, cpu, D>;
+}
+
+/// The device expression E computes on (cpu for numbers alone).
+template <class E>
+using device_of_t = detail::device_or_cpu_t<typename std::remove_cvref_t<E>::device_type>;
+
 /// The tensor type that holds the value of expression E.
 template <class E, class Storage = void>
-using eval_t = tensor<value_of_t<E>, shape_of_t<E>, cpu,
+using eval_t = tensor<value_of_t<E>, shape_of_t<E>, device_of_t<E>,
                       std::conditional_t<std::is_void_v<Storage>,
                                          std::conditional_t<std::is_void_v<typename std::remove_cvref_t<E>::storage_type>,
                                                             auto_storage, typename std::remove_cvref_t<E>::storage_type>,
                                          Storage>>;
+
+/// A copy of t on device Dst (the same device: a plain copy).
+template <class Dst, class T, class S, class D, class St>
+auto to(const tensor<T, S, D, St>& t) {
+    if constexpr (std::is_same_v<Dst, D>)
+        return t;
+    else if constexpr (std::is_same_v<D, cpu>)
+        return device_ops<Dst>::from_host(t);
+    else if constexpr (std::is_same_v<Dst, cpu>)
+        return device_ops<D>::to_host(t);
+    else
+        return to<Dst>(to<cpu>(t));
+}
 
 /// Evaluates an expression into a new tensor (a tensor passes through unchanged).
 template <expression E>

@@ -7,7 +7,6 @@
 #include <type_traits>
 
 #include "../../core/tensor.hpp"
-#include "../../device/cpu/kernels/gemm.hpp"
 #include "movement.hpp"
 
 namespace kiln {
@@ -93,11 +92,17 @@ auto matmul(const A& a, const B& b) {
         const auto& tb = OB::get(b);
         // a transposed operand is stored [.., K, M]: its row stride is M
         constexpr std::size_t lda = OA::trans ? M : K, ldb = OB::trans ? K2 : N;
-        tensor<T, detail::with_matrix_t<BO, M, N>, cpu, typename std::remove_cvref_t<decltype(ta)>::storage_type> out(uninitialized);
-        for (std::size_t bi = 0; bi < BO::size; ++bi) {
-            const T* pa = ta.data() + detail::batch_offset<BO, BA>(bi) * M * K;
-            const T* pb = tb.data() + detail::batch_offset<BO, BB>(bi) * K * N;
-            cpu_kernels::gemm<T>(OA::trans, OB::trans, M, N, K, T(1), pa, lda, pb, ldb, T(0), out.data() + bi * M * N, N);
+        using D = device_of_t<A>;
+        detail::check_same_device<matmul_op, D, device_of_t<B>>();
+        detail::like_t<T, detail::with_matrix_t<BO, M, N>, decltype(ta)> out(uninitialized);
+        if constexpr (std::is_same_v<BA, BO> && (std::is_same_v<BB, BO> || BB::size == 1)) {
+            // one batched call: rhs batch stride 0 when it is shared (a weight)
+            device_ops<D>::gemm(OA::trans, OB::trans, M, N, K, ta, 0, lda, M * K, tb, 0, ldb, BB::size == 1 ? 0 : K * N,
+                                out, 0, N, M * N, BO::size);
+        } else {
+            for (std::size_t bi = 0; bi < BO::size; ++bi)
+                device_ops<D>::gemm(OA::trans, OB::trans, M, N, K, ta, detail::batch_offset<BO, BA>(bi) * M * K, lda, 0,
+                                    tb, detail::batch_offset<BO, BB>(bi) * K * N, ldb, 0, out, bi * M * N, N, 0, 1);
         }
         return out;
     }

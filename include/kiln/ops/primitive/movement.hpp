@@ -4,7 +4,7 @@
 #pragma once
 
 #include <array>
-#include <cstring>
+#include <cstdint>
 #include <type_traits>
 
 #include "../../core/tensor.hpp"
@@ -18,8 +18,9 @@ auto reshape(const E& e) {
     using S = shape_of_t<E>;
     detail::check_same_size<reshape_op, S, S2, S::size, S2::size>();
     const auto& src = detail::materialize(e);
-    tensor<value_of_t<E>, S2, cpu, typename std::remove_cvref_t<decltype(src)>::storage_type> out(uninitialized);
-    std::memcpy(out.data(), src.data(), S::size * sizeof(value_of_t<E>));
+    detail::like_t<value_of_t<E>, S2, decltype(src)> out(uninitialized);
+    const std::uint32_t one = 1, n = static_cast<std::uint32_t>(S::size);
+    device_ops<device_of_t<E>>::strided_copy(src, 0, &one, out, 0, &one, &n, 1);
     return out;
 }
 template <std::size_t... D, expression E>
@@ -96,6 +97,7 @@ struct transpose_expr : expr_base<transpose_expr<E>> {
         return a;
     }()>;
     using storage_type = typename child_t::storage_type;
+    using device_type = typename child_t::device_type;
     static constexpr bool simd = false;
     static constexpr bool flat = false;
     E e;
@@ -111,22 +113,27 @@ constexpr auto transpose(E&& e) {
 }
 
 namespace detail {
-/// out[c] = in[base + sum_k c_k * in_strides[k]] over out shape S (strides in elements).
-template <class S, auto InStrides, std::size_t Base, class T>
-void strided_copy(const T* in, T* out) {
-    constexpr std::size_t inner = S::inner, in_inner = S::rank ? InStrides[S::rank - 1] : 1;
-    for (std::size_t r = 0; r < S::outer; ++r) {
-        std::size_t off = Base;
-        static_for<(S::rank > 0 ? S::rank - 1 : 0)>([&](auto k) {
-            constexpr std::size_t rows_stride = S::strides[k] / inner;
-            off += (r / rows_stride) % S::extents[k] * InStrides[k];
-        });
-        T* dst = out + r * inner;
-        if constexpr (in_inner == 1)
-            std::memcpy(dst, in + off, inner * sizeof(T));
-        else
-            for (std::size_t j = 0; j < inner; ++j) dst[j] = in[off + j * in_inner];
-    }
+template <class S>
+constexpr std::array<std::uint32_t, S::rank> u32_extents() {
+    std::array<std::uint32_t, S::rank> a{};
+    for (std::size_t i = 0; i < S::rank; ++i) a[i] = static_cast<std::uint32_t>(S::extents[i]);
+    return a;
+}
+template <class S>
+constexpr std::array<std::uint32_t, S::rank> u32_strides() {
+    std::array<std::uint32_t, S::rank> a{};
+    for (std::size_t i = 0; i < S::rank; ++i) a[i] = static_cast<std::uint32_t>(S::strides[i]);
+    return a;
+}
+/// Writes out[c] = in[base + sum_k c_k * InStrides[k]] for every index c of out's shape.
+template <auto InStrides, std::size_t Base, class In, class Out>
+void gather(const In& in, Out& out) {
+    using O = typename Out::shape_type;
+    static constexpr auto ext = u32_extents<O>();
+    static constexpr auto ostr = u32_strides<O>();
+    static constexpr auto istr = InStrides;
+    device_ops<typename Out::device_type>::strided_copy(in, Base, istr.data(), out, 0, ostr.data(), ext.data(),
+                                                         static_cast<std::uint32_t>(O::rank));
 }
 }  // namespace detail
 
@@ -144,10 +151,10 @@ auto permute(const E& e) {
         return true;
     }(), "[permute] axes must be a permutation of 0..rank-1");
     using O = shape<S::extents[P]...>;
-    constexpr std::array<std::size_t, S::rank> in_strides{S::strides[P]...};
+    constexpr std::array<std::uint32_t, S::rank> in_strides{static_cast<std::uint32_t>(S::strides[P])...};
     const auto& src = detail::materialize(e);
-    tensor<value_of_t<E>, O> out(uninitialized);
-    detail::strided_copy<O, in_strides, 0>(src.data(), out.data());
+    detail::like_t<value_of_t<E>, O, decltype(src)> out(uninitialized);
+    detail::gather<in_strides, 0>(src, out);
     return out;
 }
 
@@ -164,13 +171,13 @@ auto slice(const E& e) {
         return x;
     }()>;
     constexpr auto in_strides = [] {
-        auto s = S::strides;
+        auto s = detail::u32_strides<S>();
         s[a] *= Step;
         return s;
     }();
     const auto& src = detail::materialize(e);
-    tensor<value_of_t<E>, O> out(uninitialized);
-    detail::strided_copy<O, in_strides, Begin * S::strides[a]>(src.data(), out.data());
+    detail::like_t<value_of_t<E>, O, decltype(src)> out(uninitialized);
+    detail::gather<in_strides, Begin * S::strides[a]>(src, out);
     return out;
 }
 
@@ -202,16 +209,18 @@ auto concat(const E0& e0, const E&... es) {
     (detail::check_concat<concat_op, a, S0, shape_of_t<E>>(), ...);
     using O = detail::shape_from_array_t<detail::concat_extents<S0, a, S0, shape_of_t<E>...>()>;
     using T = value_of_t<E0>;
-    tensor<T, O> out(uninitialized);
-    constexpr std::size_t outer = a == 0 ? 1 : O::size / (O::extents[a] * O::strides[a]);
-    std::size_t col = 0;  // offset of this operand's block inside an output row of the outer loop
+    using D = device_of_t<E0>;
+    (detail::check_same_device<concat_op, D, device_of_t<E>>(), ...);
+    tensor<T, O, D> out(uninitialized);
+    std::size_t offset = 0;  // where this operand starts along the concat axis, in elements
     auto copy_one = [&](const auto& x) {
         using SX = shape_of_t<decltype(x)>;
         const auto& src = detail::materialize(x);
-        constexpr std::size_t block = SX::extents[a] * SX::strides[a];
-        for (std::size_t o = 0; o < outer; ++o)
-            std::memcpy(out.data() + o * O::extents[a] * O::strides[a] + col, src.data() + o * block, block * sizeof(T));
-        col += block;
+        static constexpr auto ext = detail::u32_extents<SX>();
+        static constexpr auto istr = detail::u32_strides<SX>();
+        static constexpr auto ostr = detail::u32_strides<O>();
+        device_ops<D>::strided_copy(src, 0, istr.data(), out, offset, ostr.data(), ext.data(), std::uint32_t(SX::rank));
+        offset += SX::extents[a] * O::strides[a];
     };
     copy_one(e0);
     (copy_one(es), ...);

@@ -6,7 +6,7 @@
 #include <type_traits>
 
 #include "../../core/tensor.hpp"
-#include "../../device/cpu/kernels/reduce.hpp"
+#include "../../device/cpu/ops.hpp"
 
 namespace kiln {
 
@@ -39,15 +39,19 @@ decltype(auto) materialize(const E& e) {
         return eval(e);
 }
 
+/// A new tensor of shape S2 on the device and storage of tensor `like`.
+template <class T, class S2, class Like>
+using like_t = tensor<T, S2, typename std::remove_cvref_t<Like>::device_type, typename std::remove_cvref_t<Like>::storage_type>;
+
 template <class R, class S, std::size_t A, bool Keep, class E>
 auto reduce_axis(const E& e) {
     using T = value_of_t<E>;
     static_assert(S::extents[A] > 0, "[reduce] cannot reduce an axis of extent 0");
     const auto& src = materialize(e);
-    tensor<T, reduced_shape_t<S, A, Keep>, cpu, typename std::remove_cvref_t<decltype(src)>::storage_type> out(uninitialized);
+    like_t<T, reduced_shape_t<S, A, Keep>, decltype(src)> out(uninitialized);
     constexpr std::size_t n = S::extents[A];
     constexpr std::size_t inner = S::strides[A];
-    cpu_kernels::reduce<R>(src.data(), out.data(), S::size / (n * inner), n, inner);
+    device_ops<device_of_t<E>>::template reduce<R>(src, out, S::size / (n * inner), n, inner);
     return out;
 }
 
@@ -56,8 +60,8 @@ auto reduce_all(const E& e) {
     using T = value_of_t<E>;
     static_assert(shape_of_t<E>::size > 0, "[reduce] cannot reduce an empty tensor");
     const auto& src = materialize(e);
-    tensor<T, shape<>> out(uninitialized);
-    cpu_kernels::reduce<R>(src.data(), out.data(), 1, shape_of_t<E>::size, 1);
+    like_t<T, shape<>, decltype(src)> out(uninitialized);
+    device_ops<device_of_t<E>>::template reduce<R>(src, out, 1, shape_of_t<E>::size, 1);
     return out;
 }
 
@@ -65,19 +69,19 @@ auto reduce_all(const E& e) {
 
 /// Sum of all elements (a 0-d tensor; .item() gives the number).
 template <expression E>
-auto sum(const E& e) { return detail::reduce_all<cpu_kernels::sum_reduce>(e); }
+auto sum(const E& e) { return detail::reduce_all<reduce_sum>(e); }
 /// Sum over axis Axis (negative counts from the end).
 template <int Axis, bool Keepdims = false, expression E>
 auto sum(const E& e) {
     using S = shape_of_t<E>;
-    return detail::reduce_axis<cpu_kernels::sum_reduce, S, detail::normalize_axis<Axis, S::rank>(), Keepdims>(e);
+    return detail::reduce_axis<reduce_sum, S, detail::normalize_axis<Axis, S::rank>(), Keepdims>(e);
 }
 
 /// Mean of all elements.
 template <expression E>
 auto mean(const E& e) {
     auto s = sum(e);
-    s[0] /= static_cast<value_of_t<E>>(shape_of_t<E>::size);
+    s = s * (value_of_t<E>(1) / static_cast<value_of_t<E>>(shape_of_t<E>::size));
     return s;
 }
 /// Mean over axis Axis.
@@ -85,26 +89,25 @@ template <int Axis, bool Keepdims = false, expression E>
 auto mean(const E& e) {
     using S = shape_of_t<E>;
     auto s = sum<Axis, Keepdims>(e);
-    const auto inv = value_of_t<E>(1) / static_cast<value_of_t<E>>(S::extents[detail::normalize_axis<Axis, S::rank>()]);
-    for (auto& v : s) v *= inv;
+    s = s * (value_of_t<E>(1) / static_cast<value_of_t<E>>(S::extents[detail::normalize_axis<Axis, S::rank>()]));
     return s;
 }
 
 /// Largest element.
 template <expression E>
-auto max(const E& e) { return detail::reduce_all<cpu_kernels::max_reduce>(e); }
+auto max(const E& e) { return detail::reduce_all<reduce_max>(e); }
 template <int Axis, bool Keepdims = false, expression E>
 auto max(const E& e) {
     using S = shape_of_t<E>;
-    return detail::reduce_axis<cpu_kernels::max_reduce, S, detail::normalize_axis<Axis, S::rank>(), Keepdims>(e);
+    return detail::reduce_axis<reduce_max, S, detail::normalize_axis<Axis, S::rank>(), Keepdims>(e);
 }
 /// Smallest element.
 template <expression E>
-auto min(const E& e) { return detail::reduce_all<cpu_kernels::min_reduce>(e); }
+auto min(const E& e) { return detail::reduce_all<reduce_min>(e); }
 template <int Axis, bool Keepdims = false, expression E>
 auto min(const E& e) {
     using S = shape_of_t<E>;
-    return detail::reduce_axis<cpu_kernels::min_reduce, S, detail::normalize_axis<Axis, S::rank>(), Keepdims>(e);
+    return detail::reduce_axis<reduce_min, S, detail::normalize_axis<Axis, S::rank>(), Keepdims>(e);
 }
 
 namespace detail {
@@ -113,16 +116,16 @@ auto arg_axis(const E& e) {
     using S = shape_of_t<E>;
     constexpr std::size_t a = normalize_axis<Axis, S::rank>();
     const auto& src = materialize(e);
-    tensor<std::int64_t, reduced_shape_t<S, a, Keep>> out(uninitialized);
+    like_t<std::int64_t, reduced_shape_t<S, a, Keep>, decltype(src)> out(uninitialized);
     constexpr std::size_t n = S::extents[a], inner = S::strides[a];
-    cpu_kernels::arg_reduce<Greater>(src.data(), out.data(), S::size / (n * inner), n, inner);
+    device_ops<device_of_t<E>>::template arg_reduce<Greater>(src, out, S::size / (n * inner), n, inner);
     return out;
 }
 template <bool Greater, class E>
 auto arg_all(const E& e) {
     const auto& src = materialize(e);
-    tensor<std::int64_t, shape<>> out(uninitialized);
-    cpu_kernels::arg_reduce<Greater>(src.data(), out.data(), 1, shape_of_t<E>::size, 1);
+    like_t<std::int64_t, shape<>, decltype(src)> out(uninitialized);
+    device_ops<device_of_t<E>>::template arg_reduce<Greater>(src, out, 1, shape_of_t<E>::size, 1);
     return out;
 }
 }  // namespace detail

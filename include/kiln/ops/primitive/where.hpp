@@ -19,6 +19,8 @@ constexpr auto where(C&& c, A&& a, B&& b) {
     using cb = detail::operand_closure_t<T, B&&>;
     using S0 = broadcast_shape_t<where_op, shape_of_t<ca>, shape_of_t<cb>>;
     using S = broadcast_shape_t<where_op, shape_of_t<cc>, S0>;
+    detail::check_devices<where_op, typename std::remove_cvref_t<cc>::device_type,
+                          typename std::remove_cvref_t<ca>::device_type, typename std::remove_cvref_t<cb>::device_type>();
     using pc = detail::presented_t<cc, S>;
     using pa = detail::presented_t<ca, S>;
     using pb = detail::presented_t<cb, S>;

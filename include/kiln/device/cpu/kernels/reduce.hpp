@@ -6,19 +6,26 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../../core/device.hpp"
 #include "../../../core/simd.hpp"
 
 namespace kiln::cpu_kernels {
 
-struct sum_reduce {
+/// How each reduction kind of the device interface combines values.
+template <class Kind>
+struct reducer;
+template <>
+struct reducer<reduce_sum> {
     template <class V> static V combine(V a, V b) { return a + b; }
     template <class T> static T finish(const simd::batch<T>& b) { return simd::reduce_add(b); }
 };
-struct max_reduce {
+template <>
+struct reducer<reduce_max> {
     template <class V> static V combine(V a, V b) { return simd::max(a, b); }
     template <class T> static T finish(const simd::batch<T>& b) { return simd::reduce_max(b); }
 };
-struct min_reduce {
+template <>
+struct reducer<reduce_min> {
     template <class V> static V combine(V a, V b) { return simd::min(a, b); }
     template <class T> static T finish(const simd::batch<T>& b) { return simd::reduce_min(b); }
 };
