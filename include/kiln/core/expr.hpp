@@ -143,6 +143,31 @@ constexpr presented_t<C, Out> present(X&& x) {
 }
 }  // namespace detail
 
+namespace detail {
+template <class S, class Out, std::size_t Axis, std::size_t A, std::size_t B>
+consteval void check_broadcast_to_axis() {
+    static_assert(A == B || A == 1, "[broadcast_to] each source extent must equal the target's or be 1");
+}
+template <class S, class Out>
+consteval void check_broadcast_to() {
+    static_assert(S::rank <= Out::rank, "[broadcast_to] the source has more axes than the target");
+    static_for<S::rank>([](auto i) {
+        check_broadcast_to_axis<S, Out, i, S::extents[i], Out::extents[i + Out::rank - S::rank]>();
+    });
+}
+}  // namespace detail
+
+/// e presented (lazily) in the larger shape Out by numpy broadcasting.
+template <shape_type Out, expression E>
+constexpr auto broadcast_to(E&& e) {
+    using c = detail::closure_t<E&&>;
+    detail::check_broadcast_to<shape_of_t<E>, Out>();
+    if constexpr (std::is_same_v<shape_of_t<E>, Out>)
+        return std::remove_cvref_t<c>(std::forward<E>(e));
+    else
+        return broadcast_expr<c, Out>{{}, c(std::forward<E>(e))};
+}
+
 /// op(x) elementwise; Op holds any parameters (clamp bounds, pow exponent).
 template <class Op, class E>
 struct unary_expr : expr_base<unary_expr<Op, E>> {

@@ -1,6 +1,7 @@
 // Elementwise binary primitives with numpy broadcasting, checked at compile time per axis.
 #pragma once
 
+#include <cstddef>
 #include <type_traits>
 
 #include "../../core/expr.hpp"
@@ -11,32 +12,48 @@ namespace kiln {
 struct add_op {
     static constexpr const char* name = "add";
     template <class V> V operator()(V a, V b) const { return a + b; }
+    template <std::size_t I, class G, class Y, class A, class B> static decltype(auto) vjp(const G& g, const Y&, const A&, const B&) { return (g); }
 };
 struct sub_op {
     static constexpr const char* name = "sub";
     template <class V> V operator()(V a, V b) const { return a - b; }
+    template <std::size_t I, class G, class Y, class A, class B> static decltype(auto) vjp(const G& g, const Y&, const A&, const B&) {
+        if constexpr (I == 0) return (g); else return -g;
+    }
 };
 struct mul_op {
     static constexpr const char* name = "mul";
     template <class V> V operator()(V a, V b) const { return a * b; }
+    template <std::size_t I, class G, class Y, class A, class B> static auto vjp(const G& g, const Y&, const A& a, const B& b) {
+        if constexpr (I == 0) return g * b; else return g * a;
+    }
 };
 struct div_op {
     static constexpr const char* name = "div";
     template <class V> V operator()(V a, V b) const { return a / b; }
+    template <std::size_t I, class G, class Y, class A, class B> static auto vjp(const G& g, const Y& y, const A&, const B& b) {
+        if constexpr (I == 0) return g / b; else return -g * y / b;
+    }
 };
 /// Ties pick the first operand.
 struct maximum_op {
     static constexpr const char* name = "maximum";
     template <class V> V operator()(V a, V b) const { return simd::select(a < b, b, a); }
+    /// Ties send the gradient to a (the operand the forward picked).
+    template <std::size_t I, class G, class Y, class A, class B> static auto vjp(const G& g, const Y&, const A& a, const B& b);
 };
 /// Ties pick the first operand.
 struct minimum_op {
     static constexpr const char* name = "minimum";
     template <class V> V operator()(V a, V b) const { return simd::select(b < a, b, a); }
+    /// Ties send the gradient to a (the operand the forward picked).
+    template <std::size_t I, class G, class Y, class A, class B> static auto vjp(const G& g, const Y&, const A& a, const B& b);
 };
 struct pow_op {
     static constexpr const char* name = "pow";
     template <class V> V operator()(V a, V b) const { return simd::pow(a, b); }
+    /// d/da = b a^(b-1); d/db = y log(a) (defined for a > 0).
+    template <std::size_t I, class G, class Y, class A, class B> static auto vjp(const G& g, const Y& y, const A& a, const B& b);
 };
 
 #define KILN_COMPARE_OP(tag, sym)                                          \

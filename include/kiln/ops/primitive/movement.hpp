@@ -181,6 +181,25 @@ auto slice(const E& e) {
     return out;
 }
 
+/// Zeros of shape S with g written at the slice<Axis, Begin, End, Step> positions (slice's vjp).
+template <int Axis, std::size_t Begin, std::size_t End, std::size_t Step, shape_type S, expression G>
+auto unslice(const G& g) {
+    constexpr std::size_t a = detail::normalize_axis<Axis, S::rank>();
+    using GS = shape_of_t<G>;
+    const auto& src = detail::materialize(g);
+    detail::like_t<value_of_t<G>, S, decltype(src)> out;  // zero-filled
+    static constexpr auto ext = detail::u32_extents<GS>();
+    static constexpr auto istr = detail::u32_strides<GS>();
+    static constexpr auto ostr = [] {
+        auto s = detail::u32_strides<S>();
+        s[a] *= Step;
+        return s;
+    }();
+    device_ops<device_of_t<G>>::strided_copy(src, 0, istr.data(), out, Begin * S::strides[a], ostr.data(), ext.data(),
+                                             std::uint32_t(S::rank));
+    return out;
+}
+
 namespace detail {
 template <class S0, std::size_t A, class... S>
 consteval auto concat_extents() {
