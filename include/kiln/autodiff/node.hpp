@@ -40,6 +40,9 @@ template <class E>
 concept ad_expression = std::is_base_of_v<ad_base<std::remove_cvref_t<E>>, std::remove_cvref_t<E>>;
 
 namespace detail {
+/// Lazy adjoint expressions deeper than this are evaluated before travelling on.
+inline constexpr std::size_t max_lazy_depth = 4;
+
 inline bool& no_grad_flag() {
     static thread_local bool on = false;
     return on;
@@ -205,8 +208,14 @@ private:
         if constexpr (ad_expression<child_t>) {
             std::apply(
                 [&](const auto&... c) {
-                    auto adj = op_.template vjp<I>(g, value_, detail::value_of(c)...);
-                    std::get<I>(ch_).accept(detail::unbroadcast<typename child_t::shape_type>(std::move(adj)));
+                    decltype(auto) adj = op_.template vjp<I>(g, value_, detail::value_of(c)...);
+                    using adj_t = decltype(adj);
+                    // Deep lazy adjoints are evaluated here: fusion within a few ops, but type
+                    // size (compile time) stays bounded however long the chain of ops is.
+                    if constexpr (expr_depth_v<adj_t> > detail::max_lazy_depth)
+                        std::get<I>(ch_).accept(detail::unbroadcast<typename child_t::shape_type>(eval(adj)));
+                    else
+                        std::get<I>(ch_).accept(detail::unbroadcast<typename child_t::shape_type>(std::forward<adj_t>(adj)));
                 },
                 ch_);
         }

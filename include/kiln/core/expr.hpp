@@ -272,6 +272,29 @@ struct cast_expr : expr_base<cast_expr<U, E>> {
     auto load(std::size_t r, std::size_t j) const { return e.load(r, j); }
 };
 
+/// Number of lazy operations stacked in expression type E (0 for tensors and numbers).
+template <class E>
+struct expr_depth : std::integral_constant<std::size_t, 0> {};
+template <class E>
+inline constexpr std::size_t expr_depth_v = expr_depth<std::remove_cvref_t<E>>::value;
+template <class E, class Out>
+struct expr_depth<broadcast_expr<E, Out>> : expr_depth<std::remove_cvref_t<E>> {};
+template <class Op, class E>
+struct expr_depth<unary_expr<Op, E>> : std::integral_constant<std::size_t, 1 + expr_depth_v<E>> {};
+template <class U, class E>
+struct expr_depth<cast_expr<U, E>> : std::integral_constant<std::size_t, 1 + expr_depth_v<E>> {};
+template <class Op, class A, class B, class T>
+struct expr_depth<binary_expr<Op, A, B, T>>
+    : std::integral_constant<std::size_t, 1 + (expr_depth_v<A> > expr_depth_v<B> ? expr_depth_v<A> : expr_depth_v<B>)> {};
+template <class Op, class A, class B, class T>
+struct expr_depth<compare_expr<Op, A, B, T>>
+    : std::integral_constant<std::size_t, 1 + (expr_depth_v<A> > expr_depth_v<B> ? expr_depth_v<A> : expr_depth_v<B>)> {};
+template <class C, class A, class B, class T>
+struct expr_depth<where_expr<C, A, B, T>>
+    : std::integral_constant<std::size_t, 1 + (expr_depth_v<C> > expr_depth_v<A>
+                                                    ? (expr_depth_v<C> > expr_depth_v<B> ? expr_depth_v<C> : expr_depth_v<B>)
+                                                    : (expr_depth_v<A> > expr_depth_v<B> ? expr_depth_v<A> : expr_depth_v<B>))> {};
+
 namespace detail {
 
 /// The closure type that holds operand X: expressions by the closure rule, numbers as scalars of T.

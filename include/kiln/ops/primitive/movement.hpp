@@ -105,6 +105,9 @@ struct transpose_expr : expr_base<transpose_expr<E>> {
     value_type get(std::size_t row, std::size_t j) const { return e.get(row / N * M + j, row % N); }
 };
 
+template <class E>
+struct expr_depth<transpose_expr<E>> : std::integral_constant<std::size_t, 1 + expr_depth_v<E>> {};
+
 /// Swaps the last two axes (x.mT in PyTorch; x.T for a matrix), lazily.
 template <expression E>
 constexpr auto transpose(E&& e) {
