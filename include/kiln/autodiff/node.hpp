@@ -240,6 +240,16 @@ consteval void check_scalar_output() {
 }
 }  // namespace detail
 
+/// Applies op tag Op (forward(xs...) and vjp<I>(g, y, xs...)): a graph node when any operand
+/// is differentiable, else the evaluated forward value. Composite ops are written with it.
+template <class Op, class... X>
+auto apply_op(Op op, X&&... x) {
+    if constexpr ((ad_expression<X> || ...))
+        return detail::make_node(op, std::forward<X>(x)...);
+    else
+        return eval(op.forward(x...));
+}
+
 /// Gradients of scalar y with respect to every param it depends on (accumulated into grad()).
 template <ad_expression Y>
 void backward(const Y& y) {

@@ -229,6 +229,7 @@ KILN_AD_UNARY(exp)
 KILN_AD_UNARY(log)
 KILN_AD_UNARY(sqrt)
 KILN_AD_UNARY(tanh)
+KILN_AD_UNARY(erf)
 KILN_AD_UNARY(abs)
 KILN_AD_UNARY(sigmoid)
 KILN_AD_UNARY(relu)
@@ -242,6 +243,15 @@ template <ad_expression E>
 auto pow(E&& e, typename std::remove_cvref_t<E>::value_type p) {
     return detail::make_node(detail::ad_unary<pow_scalar_op<typename std::remove_cvref_t<E>::value_type>>{{p}},
                              std::forward<E>(e));
+}
+template <ad_expression E>
+auto leaky_relu(E&& e, typename std::remove_cvref_t<E>::value_type slope = 0.01) {
+    return detail::make_node(detail::ad_unary<leaky_relu_op<typename std::remove_cvref_t<E>::value_type>>{{slope}},
+                             std::forward<E>(e));
+}
+template <ad_expression E>
+auto gelu(E&& e) {
+    return detail::make_node(detail::ad_unary<gelu_op>{}, std::forward<E>(e));
 }
 template <ad_expression E>
 auto clamp(E&& e, typename std::remove_cvref_t<E>::value_type lo, typename std::remove_cvref_t<E>::value_type hi) {

@@ -63,6 +63,14 @@ private:
 // Random tensors for any device are drawn on the host and copied, so a seed gives the same
 // numbers on every device (device-side generation is for dropout masks and the like).
 
+/// The generator layers draw their initial weights from (torch.manual_seed's counterpart).
+inline generator& default_generator() {
+    static generator g(0);
+    return g;
+}
+/// Reseeds the default generator.
+inline void manual_seed(std::uint64_t seed) { default_generator() = generator(seed); }
+
 /// Uniform samples in [lo, hi).
 template <class T, shape_type S, class D = cpu, class St = auto_storage>
 tensor<T, S, D, St> uniform(generator& g, T lo = T(0), T hi = T(1)) {

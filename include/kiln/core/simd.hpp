@@ -30,6 +30,7 @@ KILN_SIMD_UNARY(exp)
 KILN_SIMD_UNARY(log)
 KILN_SIMD_UNARY(sqrt)
 KILN_SIMD_UNARY(tanh)
+KILN_SIMD_UNARY(erf)
 #undef KILN_SIMD_UNARY
 #define KILN_SIMD_BINARY(fn) \
     template <class T, class A> inline xsimd::batch<T, A> fn(const xsimd::batch<T, A>& x, const xsimd::batch<T, A>& y) { return xsimd::fn(x, y); }
@@ -110,6 +111,7 @@ template <class T> inline batch<T> exp(batch<T> a) { return std::exp(a.v); }
 template <class T> inline batch<T> log(batch<T> a) { return std::log(a.v); }
 template <class T> inline batch<T> sqrt(batch<T> a) { return std::sqrt(a.v); }
 template <class T> inline batch<T> tanh(batch<T> a) { return std::tanh(a.v); }
+template <class T> inline batch<T> erf(batch<T> a) { return std::erf(a.v); }
 template <class T> inline batch<T> pow(batch<T> a, batch<T> b) { return std::pow(a.v, b.v); }
 template <class T> inline batch<T> max(batch<T> a, batch<T> b) { return a.v < b.v ? b.v : a.v; }
 template <class T> inline batch<T> min(batch<T> a, batch<T> b) { return b.v < a.v ? b.v : a.v; }
@@ -130,6 +132,7 @@ KILN_SIMD_SCALAR_UNARY(log)
 KILN_SIMD_SCALAR_UNARY(sqrt)
 KILN_SIMD_SCALAR_UNARY(tanh)
 KILN_SIMD_SCALAR_UNARY(abs)
+KILN_SIMD_SCALAR_UNARY(erf)
 #undef KILN_SIMD_SCALAR_UNARY
 inline float pow(float a, float b) { return std::pow(a, b); }
 inline double pow(double a, double b) { return std::pow(a, b); }

@@ -46,6 +46,13 @@ struct abs_op {
         return where(x > 0, g, where(x < 0, -g, 0));
     }
 };
+struct erf_op {
+    static constexpr const char* name = "erf";
+    template <class V> V operator()(V x) const { return simd::erf(x); }
+    template <class G, class Y, class X> static auto vjp(const G& g, const Y&, const X& x) {
+        return g * 1.1283791670955126 * exp(-(x * x));
+    }
+};
 struct sigmoid_op {
     static constexpr const char* name = "sigmoid";
     template <class V> V operator()(V x) const { return V(1) / (V(1) + simd::exp(-x)); }
@@ -56,6 +63,22 @@ struct relu_op {
     template <class V> V operator()(V x) const { return simd::max(x, V(0)); }
     /// 0 at x == 0, like PyTorch.
     template <class G, class Y, class X> static auto vjp(const G& g, const Y&, const X& x) { return where(x > 0, g, 0); }
+};
+/// x for x > 0, slope * x otherwise.
+template <class T>
+struct leaky_relu_op {
+    static constexpr const char* name = "leaky_relu";
+    T slope;
+    template <class V> V operator()(V x) const { return simd::select(x > V(0), x, x * V(slope)); }
+    template <class G, class Y, class X> auto vjp(const G& g, const Y&, const X& x) const { return where(x > 0, g, g * slope); }
+};
+/// Exact GELU, x * Phi(x) with the erf form (PyTorch's default approximate='none').
+struct gelu_op {
+    static constexpr const char* name = "gelu";
+    template <class V> V operator()(V x) const { return V(0.5) * x * (V(1) + simd::erf(x * V(0.7071067811865476))); }
+    template <class G, class Y, class X> static auto vjp(const G& g, const Y&, const X& x) {
+        return g * (0.5 * (1 + erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(x * x * -0.5));
+    }
 };
 /// x ** p for a scalar exponent p.
 template <class T>
@@ -85,6 +108,7 @@ KILN_UNARY_FN(exp)
 KILN_UNARY_FN(log)
 KILN_UNARY_FN(sqrt)
 KILN_UNARY_FN(tanh)
+KILN_UNARY_FN(erf)
 KILN_UNARY_FN(abs)
 KILN_UNARY_FN(sigmoid)
 KILN_UNARY_FN(relu)
@@ -98,6 +122,16 @@ constexpr auto operator-(E&& e) {
 template <expression E>
 constexpr auto pow(E&& e, value_of_t<E> p) {
     return detail::make_unary(pow_scalar_op<value_of_t<E>>{p}, std::forward<E>(e));
+}
+/// max(x, 0) + slope * min(x, 0).
+template <expression E>
+constexpr auto leaky_relu(E&& e, value_of_t<E> slope = value_of_t<E>(0.01)) {
+    return detail::make_unary(leaky_relu_op<value_of_t<E>>{slope}, std::forward<E>(e));
+}
+/// Gaussian error linear unit (exact, erf form).
+template <expression E>
+constexpr auto gelu(E&& e) {
+    return detail::make_unary(gelu_op{}, std::forward<E>(e));
 }
 /// Limits every element to [lo, hi].
 template <expression E>

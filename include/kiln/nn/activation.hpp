@@ -1,0 +1,49 @@
+// Activation layers (torch.nn.ReLU, LeakyReLU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax) and
+// Flatten: stateless wrappers of the functions.
+#pragma once
+
+#include "../autodiff/ops.hpp"
+#include "functional.hpp"
+#include "layer.hpp"
+
+namespace kiln::nn {
+
+#define KILN_ACTIVATION_LAYER(cls, fn)                      \
+    struct cls : stateless {                               \
+        template <class X, class A = use_params>           \
+        auto forward(X&& x, A = {}) const {                \
+            return kiln::fn(std::forward<X>(x));           \
+        }                                                  \
+        static constexpr std::size_t flops(std::size_t = 1) { return 0; } \
+    };
+KILN_ACTIVATION_LAYER(relu, relu)
+KILN_ACTIVATION_LAYER(gelu, gelu)
+KILN_ACTIVATION_LAYER(sigmoid, sigmoid)
+KILN_ACTIVATION_LAYER(tanh, tanh)
+#undef KILN_ACTIVATION_LAYER
+
+struct leaky_relu : stateless {
+    float negative_slope = 0.01f;
+    template <class X, class A = use_params>
+    auto forward(X&& x, A = {}) const {
+        return kiln::leaky_relu(std::forward<X>(x), negative_slope);
+    }
+};
+template <int Axis = -1>
+struct softmax_layer : stateless {
+    template <class X, class A = use_params>
+    auto forward(X&& x, A = {}) const { return functional::softmax<Axis>(std::forward<X>(x)); }
+};
+template <int Axis = -1>
+struct log_softmax_layer : stateless {
+    template <class X, class A = use_params>
+    auto forward(X&& x, A = {}) const { return functional::log_softmax<Axis>(std::forward<X>(x)); }
+};
+/// torch.nn.Flatten: merges axes Start..End (default: all but the batch axis).
+template <int Start = 1, int End = -1>
+struct flatten : stateless {
+    template <class X, class A = use_params>
+    auto forward(X&& x, A = {}) const { return kiln::flatten<Start, End>(std::forward<X>(x)); }
+};
+
+}  // namespace kiln::nn
