@@ -123,19 +123,31 @@ public:
     const tensor_type& value() const { return value_; }
     tensor_type& value() { return value_; }
     const tensor_type& grad() const { return grad_; }
-    tensor_type& grad() { return grad_; }
-    void zero_grad() { grad_.fill(T(0)); }
+    /// Writable gradient (writing through it counts as a nonzero gradient).
+    tensor_type& grad() {
+        grad_is_zero_ = false;
+        return grad_;
+    }
+    void zero_grad() {
+        grad_.fill(T(0));
+        grad_is_zero_ = true;
+    }
 
     // Autodiff protocol (see the file comment).
     void count_uses() const {}
     template <class G>
     void accept(const G& g) const {
-        grad_ = grad_ + g;
+        if (grad_is_zero_)  // after zero_grad the first gradient is written, not added
+            grad_ = g;
+        else
+            grad_ = grad_ + g;
+        grad_is_zero_ = false;
     }
 
 private:
     tensor_type value_;
     mutable tensor_type grad_;
+    mutable bool grad_is_zero_ = true;
 };
 
 /// An input that needs a gradient (PyTorch's requires_grad=True): a param by another name.

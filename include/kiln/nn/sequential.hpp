@@ -38,6 +38,16 @@ public:
     void count_uses() const { ++pending_; }
     template <class Gr>
     void accept(const Gr& g) const {
+        if (pending_ == 1 && !adjoint_) {  // the only use: no copy of a ready tensor
+            pending_ = 0;
+            if constexpr (std::is_same_v<Gr, V>) {
+                send_(up_, g);
+            } else {
+                V a(g);
+                send_(up_, a);
+            }
+            return;
+        }
         if (!adjoint_)
             adjoint_.emplace(g);
         else
