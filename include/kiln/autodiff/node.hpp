@@ -242,8 +242,15 @@ private:
 };
 
 namespace detail {
+template <class X>
+consteval void check_movable_operand() {
+    static_assert(std::is_lvalue_reference_v<X> || std::is_move_constructible_v<std::remove_cvref_t<X>>,
+                  "[autodiff] a let/layer graph cannot be moved into an expression: name it first "
+                  "(auto h = layer.forward(x);) or bind it with kiln::let");
+}
 template <class Op, class... X>
 auto make_node(Op op, X&&... x) {
+    (check_movable_operand<X&&>(), ...);
     return ad_node<Op, ad_closure_t<X&&>...>(op, std::forward<X>(x)...);
 }
 template <class S>
