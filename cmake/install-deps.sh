@@ -2,8 +2,8 @@
 install_deps() {
     local pkgs=(cmake ninja-build g++ xtensor-dev libxsimd-dev xtl-dev zlib1g-dev)
     case "$1" in
-        test) pkgs+=(libgtest-dev) ;;
-        examples) pkgs+=(dataset-fashion-mnist) ;;
+        test) pkgs+=(libgtest-dev python3-sklearn) ;;
+        examples) pkgs+=(dataset-fashion-mnist python3-sklearn) ;;
         bench) pkgs+=(libbenchmark-dev libopenblas-dev) ;;
     esac
     local missing=()
