@@ -1,6 +1,6 @@
 # Sourced by tests/run.sh and examples/run.sh: installs Debian packages that are missing.
 install_deps() {
-    local pkgs=(cmake ninja-build g++ xtensor-dev libxsimd-dev xtl-dev zlib1g-dev)
+    local pkgs=(cmake ninja-build g++ xtensor-dev libxsimd-dev xtl-dev zlib1g-dev nlohmann-json3-dev)
     case "$1" in
         test) pkgs+=(libgtest-dev python3-sklearn) ;;
         examples) pkgs+=(dataset-fashion-mnist python3-sklearn) ;;
