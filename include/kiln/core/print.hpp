@@ -50,9 +50,13 @@ void print_axis(std::ostream& os, const T* p, std::size_t axis, std::size_t inde
 /// Writes tensor([...]) with 4 significant digits.
 template <class T, class S, class D, class St>
 std::ostream& operator<<(std::ostream& os, const tensor<T, S, D, St>& t) {
-    os << "tensor(";
-    detail::print_axis<S>(os, t.data(), 0, 7);
-    return os << ')';
+    if constexpr (!std::is_same_v<D, cpu>) {
+        return os << to<cpu>(t);  // device tensors print through a host copy
+    } else {
+        os << "tensor(";
+        detail::print_axis<S>(os, t.data(), 0, 7);
+        return os << ')';
+    }
 }
 
 }  // namespace kiln

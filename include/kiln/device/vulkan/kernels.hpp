@@ -1,0 +1,402 @@
+// The kernels: each call checks its arguments on the host (an out-of-range index on a GPU is
+// silent corruption, so every range is checked here), then records one or more dispatches.
+// Offsets and strides are in elements. Push-constant and parameter structs mirror the GLSL
+// blocks; static_asserts pin their layouts to the shaders' std430 offsets.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+#include "context.hpp"
+#include "spirv/arg_reduce.hpp"
+#include "spirv/copy.hpp"
+#include "spirv/elementwise.hpp"
+#include "spirv/fill.hpp"
+#include "spirv/gemm.hpp"
+#include "spirv/reduce.hpp"
+
+namespace kiln::vk {
+
+/// A postfix program evaluated per output element by one dispatch (see ew_opcode).
+struct ew_program {
+    static constexpr std::uint32_t max_rank = 6, max_leaves = 8, max_code = 64, max_consts = 16;
+    std::uint32_t rank = 0;                                 // output rank <= 6
+    std::uint32_t extents[max_rank] = {};                   // output extents (first `rank` used)
+    std::uint32_t n_leaves = 0;
+    std::uint32_t leaf_offset[max_leaves] = {};             // element offset of each leaf in its buffer
+    std::uint32_t leaf_strides[max_leaves][max_rank] = {};  // per OUTPUT axis, 0 = broadcast
+    std::uint32_t n_code = 0;
+    std::uint32_t code[max_code] = {};                      // (opcode << 24) | arg
+    float consts[max_consts] = {};
+};
+
+enum ew_opcode : std::uint32_t {
+    ew_leaf = 1,  // push leaf[arg]
+    ew_const,     // push consts[arg]
+    ew_neg, ew_exp, ew_log, ew_sqrt, ew_tanh, ew_abs, ew_sigmoid, ew_relu,  // unary: pop x, push f(x)
+    ew_pow_const,  // pop x, push pow(x, consts[arg])
+    ew_clamp,      // pop x, push clamp(x, consts[arg], consts[arg+1])
+    ew_add, ew_sub, ew_mul, ew_div, ew_maximum, ew_minimum, ew_pow,  // pop b, pop a, push f(a, b)
+    ew_lt, ew_le, ew_gt, ew_ge, ew_eq, ew_ne,                        // compare: push 1.0 or 0.0
+    ew_where,                                                        // pop b, pop a, pop c: c != 0 ? a : b
+    ew_square, ew_reciprocal, ew_sign
+};
+
+/// One instruction word.
+constexpr std::uint32_t ew_op(ew_opcode op, std::uint32_t arg = 0) { return (static_cast<std::uint32_t>(op) << 24) | arg; }
+
+enum class reduce_op { sum, max, min };
+
+namespace detail {
+
+// --- Shader interfaces ------------------------------------------------------------------
+struct ew_params {  // elementwise.comp `program` (std430)
+    std::uint32_t rank, n_leaves, n_code, contiguous;
+    std::uint32_t extents[6];
+    std::uint32_t leaf_offset[8];
+    std::uint32_t leaf_strides[48];
+    std::uint32_t code[64];
+    float consts[16];
+};
+static_assert(offsetof(ew_params, extents) == 16 && offsetof(ew_params, leaf_offset) == 40 &&
+              offsetof(ew_params, leaf_strides) == 72 && offsetof(ew_params, code) == 264 &&
+              offsetof(ew_params, consts) == 520 && sizeof(ew_params) == 584, "ew_params must match elementwise.comp");
+struct ew_push { std::uint32_t out_offset, total; };
+static_assert(sizeof(ew_push) == 8, "ew_push must match elementwise.comp");
+
+struct reduce_push { std::uint32_t in_offset, out_offset, outer, n, inner; };  // reduce.comp, arg_reduce.comp
+static_assert(sizeof(reduce_push) == 20 && offsetof(reduce_push, inner) == 16, "reduce_push must match reduce.comp");
+
+struct gemm_push {  // gemm.comp
+    std::uint32_t M, N, K, lda, ldb, ldc, a_off, b_off, c_off, stride_a, stride_b, stride_c;
+    float alpha, beta;
+    std::uint32_t batch_base;
+};
+static_assert(offsetof(gemm_push, alpha) == 48 && offsetof(gemm_push, batch_base) == 56 && sizeof(gemm_push) == 60,
+              "gemm_push must match gemm.comp");
+
+struct copy_push {  // copy.comp
+    std::uint32_t in_base, out_base, rank, total;
+    std::uint32_t in_strides[6], out_strides[6], extents[6];
+};
+static_assert(offsetof(copy_push, in_strides) == 16 && offsetof(copy_push, out_strides) == 40 &&
+              offsetof(copy_push, extents) == 64 && sizeof(copy_push) == 88, "copy_push must match copy.comp");
+
+struct fill_push {  // fill.comp
+    std::uint32_t offset, n, mode, seed_lo, seed_hi;
+    float a, b;
+};
+static_assert(offsetof(fill_push, a) == 20 && sizeof(fill_push) == 28, "fill_push must match fill.comp");
+
+inline const shader_info elementwise_shader{"elementwise", spirv::elementwise, sizeof(spirv::elementwise), 10, sizeof(ew_push)};
+inline const shader_info reduce_shader{"reduce", spirv::reduce, sizeof(spirv::reduce), 2, sizeof(reduce_push)};
+inline const shader_info arg_reduce_shader{"arg_reduce", spirv::arg_reduce, sizeof(spirv::arg_reduce), 2, sizeof(reduce_push)};
+inline const shader_info gemm_shader{"gemm", spirv::gemm, sizeof(spirv::gemm), 3, sizeof(gemm_push)};
+inline const shader_info copy_shader{"copy", spirv::copy, sizeof(spirv::copy), 2, sizeof(copy_push)};
+inline const shader_info fill_shader{"fill", spirv::fill, sizeof(spirv::fill), 1, sizeof(fill_push)};
+
+// --- Helpers ------------------------------------------------------------------------------
+inline binding bind(const device_buffer& b, bool write) {
+    const allocation& a = b.where();
+    return binding{a.buffer, a.offset, a.size, write, true};
+}
+inline std::uint32_t u32(std::size_t v, const char* what, const char* op) {
+    if (v > 0xFFFFFFFFull) fail("[vulkan] %s: %s = %zu does not fit the kernels' 32-bit indices", op, what, v);
+    return static_cast<std::uint32_t>(v);
+}
+/// Fails unless floats [first, last] lie inside b.
+inline void check_floats(const device_buffer& b, std::size_t first, std::size_t last, const char* op, const char* name) {
+    if (b.empty() || last < first || last >= b.floats())
+        fail("[vulkan] %s: %s reads or writes elements [%zu, %zu] of a buffer of %zu floats", op, name, first, last, b.floats());
+}
+/// Workgroups for a grid-stride loop over n items, 256 per group.
+inline std::uint32_t groups_for(std::size_t n) {
+    std::size_t cap = std::min<std::size_t>(65535, context::instance().limits().maxComputeWorkGroupCount[0]);
+    return static_cast<std::uint32_t>(std::max<std::size_t>(1, std::min(cap, (n + 255) / 256)));
+}
+inline bool same_memory(const device_buffer& a, const device_buffer& b) { return a.where().buffer == b.where().buffer &&
+    a.where().offset < b.where().offset + b.where().size && b.where().offset < a.where().offset + a.where().size; }
+
+/// GEMM tile shapes, largest first. threads = (bm/tm)*(bn/tn); each thread moves whole 4-float
+/// slots of both tiles (bm*bk and bn*bk divisible by 4*threads). `speed` is each tile's
+/// throughput relative to the first at large sizes, measured on an H100 (31.7, 31.4, 27.8 and
+/// 24.6 TFLOP/s at 4096). 8x8-per-thread 128x128 tiles were tried and ran at 2 TFLOP/s there.
+struct gemm_config {
+    std::uint32_t bm, bn, bk, tm, tn;
+    double speed;
+};
+inline constexpr gemm_config gemm_configs[] = {
+    {128, 64, 16, 8, 4, 1.00},  // 256 threads, 24 KiB shared: large products
+    {64, 128, 16, 4, 8, 0.99},  // the same, for wide C
+    {64, 64, 16, 4, 4, 0.88},   // 256 threads, 16 KiB: mid sizes (more tiles to fill the GPU)
+    {32, 32, 16, 4, 4, 0.78},   // 64 threads, 8 KiB: small and skinny products
+};
+inline constexpr std::size_t gemm_config_count = sizeof(gemm_configs) / sizeof(gemm_configs[0]);
+consteval bool gemm_configs_valid() {
+    for (auto c : gemm_configs) {
+        std::uint32_t t = (c.bm / c.tm) * (c.bn / c.tn);
+        if (c.tm % 4 || c.tn % 4 || c.bk % 4 || c.bm % c.tm || c.bn % c.tn) return false;
+        if ((c.bm * c.bk) % (4 * t) || (c.bn * c.bk) % (4 * t)) return false;
+    }
+    return true;
+}
+static_assert(gemm_configs_valid(), "every GEMM tile must split into whole vec4 slots per thread");
+
+/// -1 picks the tile from the shape; an index forces one (tests and tuning;
+/// KILN_VULKAN_GEMM_CONFIG sets the initial value).
+inline int& gemm_forced_config() {
+    static int forced = [] {
+        const char* e = std::getenv("KILN_VULKAN_GEMM_CONFIG");
+        return e && *e ? std::atoi(e) : -1;
+    }();
+    return forced;
+}
+inline bool gemm_config_fits(const gemm_config& c, const VkPhysicalDeviceLimits& lim) {
+    std::uint32_t threads = (c.bm / c.tm) * (c.bn / c.tn);
+    std::uint32_t shared = 2 * c.bk * (c.bm + c.bn) * 4;
+    return threads <= lim.maxComputeWorkGroupInvocations && threads <= lim.maxComputeWorkGroupSize[0] &&
+           shared <= lim.maxComputeSharedMemorySize;
+}
+/// The tile with the least estimated time: waves of workgroups over the compute units, times
+/// one tile's work at that tile's speed. Ragged edges count as whole tiles, so a small or skinny
+/// product gets the 32x32 tile rather than a few mostly empty large ones, and a size whose large
+/// tiles would leave most of a last wave idle (1536 on 132 SMs) gets 64x64. On the H100 this
+/// picks the fastest measured tile at every size from 256 to 4096.
+inline std::size_t pick_gemm_config(std::size_t M, std::size_t N, std::size_t batch) {
+    context& ctx = context::instance();
+    int forced = gemm_forced_config();
+    if (forced >= 0 && static_cast<std::size_t>(forced) < gemm_config_count) return static_cast<std::size_t>(forced);
+    // SMs where the driver says; a guess for other GPUs; a few "units" for a CPU device.
+    double units = ctx.compute_units() ? ctx.compute_units() : (ctx.is_cpu() ? 4 : 64);
+    std::size_t best = gemm_config_count - 1;
+    double best_cost = 0;
+    for (std::size_t i = 0; i < gemm_config_count; ++i) {
+        const gemm_config& c = gemm_configs[i];
+        if (!gemm_config_fits(c, ctx.limits())) continue;
+        double tiles = double((M + c.bm - 1) / c.bm) * double((N + c.bn - 1) / c.bn) * double(batch);
+        double cost = std::ceil(tiles / units) * c.bm * c.bn / c.speed;
+        if (best_cost == 0 || cost < best_cost) {
+            best = i;
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
+// Validates an elementwise program and returns its maximal stack depth.
+inline void check_program(const ew_program& p) {
+    if (p.rank > ew_program::max_rank || p.n_leaves > ew_program::max_leaves || p.n_code == 0 || p.n_code > ew_program::max_code)
+        fail("[vulkan] elementwise: program has rank %u, %u leaves, %u instructions (limits 6, 8, 1..64)", p.rank, p.n_leaves, p.n_code);
+    int depth = 0;
+    for (std::uint32_t i = 0; i < p.n_code; ++i) {
+        std::uint32_t op = p.code[i] >> 24, arg = p.code[i] & 0xFFFFFFu;
+        int pops = 0;
+        bool ok = true;
+        if (op == ew_leaf) ok = arg < p.n_leaves;
+        else if (op == ew_const) ok = arg < ew_program::max_consts;
+        else if (op == ew_pow_const) { ok = arg < ew_program::max_consts; pops = 1; }
+        else if (op == ew_clamp) { ok = arg + 1 < ew_program::max_consts; pops = 1; }
+        else if ((op >= ew_neg && op <= ew_relu) || (op >= ew_square && op <= ew_sign)) pops = 1;
+        else if (op >= ew_add && op <= ew_ne) pops = 2;
+        else if (op == ew_where) pops = 3;
+        else fail("[vulkan] elementwise: instruction %u has unknown opcode %u", i, op);
+        if (!ok) fail("[vulkan] elementwise: instruction %u (opcode %u) has out-of-range argument %u", i, op, arg);
+        if (depth < pops) fail("[vulkan] elementwise: instruction %u (opcode %u) pops an empty stack", i, op);
+        depth = depth - pops + 1;
+        if (depth > 16) fail("[vulkan] elementwise: the program needs a stack deeper than 16");
+    }
+    if (depth != 1) fail("[vulkan] elementwise: the program leaves %d values on the stack instead of 1", depth);
+}
+
+}  // namespace detail
+
+/// Evaluates `p` for every output element, writing prod(extents) contiguous floats to out at
+/// out_offset. `leaves` holds p.n_leaves buffers; out may alias a leaf read at the same index.
+inline void elementwise(const ew_program& p, const device_buffer* const* leaves, device_buffer& out, std::size_t out_offset = 0) {
+    using namespace detail;
+    check_program(p);
+    std::size_t total = 1;
+    for (std::uint32_t k = 0; k < p.rank; ++k) total *= p.extents[k];
+    if (total == 0) return;
+    check_floats(out, out_offset, out_offset + total - 1, "elementwise", "the output");
+    ew_params prm{};
+    prm.rank = p.rank;
+    prm.n_leaves = p.n_leaves;
+    prm.n_code = p.n_code;
+    std::size_t dense[6] = {};  // row-major strides of the output
+    for (std::size_t k = p.rank, s = 1; k-- > 0; s *= p.extents[k]) dense[k] = s;
+    binding b[10];
+    for (std::uint32_t j = 0; j < p.n_leaves; ++j) {
+        if (!leaves || !leaves[j]) fail("[vulkan] elementwise: leaf %u is null", j);
+        std::size_t last = p.leaf_offset[j];
+        bool contiguous = true;
+        for (std::uint32_t k = 0; k < p.rank; ++k) {
+            last += std::size_t(p.extents[k] - 1) * p.leaf_strides[j][k];
+            contiguous &= p.extents[k] == 1 || p.leaf_strides[j][k] == dense[k];
+            prm.leaf_strides[j * 6 + k] = p.leaf_strides[j][k];
+        }
+        check_floats(*leaves[j], p.leaf_offset[j], last, "elementwise", "a leaf");
+        prm.leaf_offset[j] = p.leaf_offset[j];
+        prm.contiguous |= contiguous ? 1u << j : 0u;
+        b[j] = bind(*leaves[j], false);
+    }
+    for (std::uint32_t j = p.n_leaves; j < 8; ++j) b[j] = binding{out.where().buffer, out.where().offset, out.where().size, false, false};
+    for (std::uint32_t k = 0; k < 6; ++k) prm.extents[k] = k < p.rank ? p.extents[k] : 1;
+    for (std::uint32_t i = 0; i < 64; ++i) prm.code[i] = p.code[i];
+    for (std::uint32_t i = 0; i < 16; ++i) prm.consts[i] = p.consts[i];
+    b[8] = bind(out, true);
+    auto& rec = context::instance().recorder();
+    b[9] = rec.params(&prm, sizeof prm);
+    ew_push pc{u32(out_offset, "out_offset", "elementwise"), u32(total, "size", "elementwise")};
+    rec.dispatch(elementwise_shader, {}, b, 10, &pc, groups_for(total));
+}
+
+/// out[o, i] = R_k in[o, k, i] over the [outer, n, inner] view at in_offset; n == 0 gives the
+/// identity (0, -inf, +inf). max and min propagate NaN.
+inline void reduce(reduce_op op, const device_buffer& in, std::size_t in_offset, device_buffer& out, std::size_t out_offset,
+                   std::size_t outer, std::size_t n, std::size_t inner) {
+    using namespace detail;
+    std::size_t outputs = outer * inner;
+    if (outputs == 0) return;
+    if (n) check_floats(in, in_offset, in_offset + outer * n * inner - 1, "reduce", "the input");
+    check_floats(out, out_offset, out_offset + outputs - 1, "reduce", "the output");
+    if (n && same_memory(in, out)) fail("[vulkan] reduce: the output must not share memory with the input");
+    bool row = inner == 1 && n >= 32;
+    reduce_push pc{u32(in_offset, "in_offset", "reduce"), u32(out_offset, "out_offset", "reduce"), u32(outer, "outer", "reduce"),
+                   u32(n, "n", "reduce"), u32(inner, "inner", "reduce")};
+    binding b[2] = {n ? bind(in, false) : bind(out, false), bind(out, true)};
+    if (!n) b[0].tracked = false;
+    std::uint32_t groups = row ? static_cast<std::uint32_t>(std::min<std::size_t>(outer, 65535)) : groups_for(outputs);
+    context::instance().recorder().dispatch(reduce_shader, {static_cast<std::uint32_t>(op), row ? 1u : 0u}, b, 2, &pc, groups);
+}
+
+/// Index of the largest (greater) or smallest element along n, as int64 at out_offset (in int64
+/// elements) of out_i64; ties give the first index, and NaN counts as the extreme.
+inline void arg_reduce(bool greater, const device_buffer& in, std::size_t in_offset, device_buffer& out_i64, std::size_t out_offset,
+                       std::size_t outer, std::size_t n, std::size_t inner) {
+    using namespace detail;
+    std::size_t outputs = outer * inner;
+    if (outputs == 0) return;
+    if (n == 0) fail("[vulkan] arg_reduce: the reduced axis is empty (n = 0)");
+    check_floats(in, in_offset, in_offset + outer * n * inner - 1, "arg_reduce", "the input");
+    check_floats(out_i64, 2 * out_offset, 2 * (out_offset + outputs) - 1, "arg_reduce", "the int64 output");
+    if (same_memory(in, out_i64)) fail("[vulkan] arg_reduce: the output must not share memory with the input");
+    bool row = inner == 1 && n >= 32;
+    reduce_push pc{u32(in_offset, "in_offset", "arg_reduce"), u32(out_offset, "out_offset", "arg_reduce"),
+                   u32(outer, "outer", "arg_reduce"), u32(n, "n", "arg_reduce"), u32(inner, "inner", "arg_reduce")};
+    binding b[2] = {bind(in, false), bind(out_i64, true)};
+    std::uint32_t groups = row ? static_cast<std::uint32_t>(std::min<std::size_t>(outer, 65535)) : groups_for(outputs);
+    context::instance().recorder().dispatch(arg_reduce_shader, {greater ? 1u : 0u, row ? 1u : 0u}, b, 2, &pc, groups);
+}
+
+/// Batched row-major GEMM: C_b = alpha op(A_b) op(B_b) + beta C_b for b < batch, with
+/// X_b = X + x_off + b * stride_x; op transposes when its flag is set. C must not overlap A or B;
+/// beta == 0 ignores C's old contents (NaN included).
+inline void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha, const device_buffer& A, std::size_t a_off,
+                 std::size_t lda, std::size_t stride_a, const device_buffer& B, std::size_t b_off, std::size_t ldb, std::size_t stride_b,
+                 float beta, device_buffer& C, std::size_t c_off, std::size_t ldc, std::size_t stride_c, std::size_t batch = 1) {
+    using namespace detail;
+    if (M == 0 || N == 0 || batch == 0) return;
+    std::size_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    if ((K && lda < ac) || (K && ldb < bc) || ldc < N)
+        fail("[vulkan] gemm: leading dimensions lda=%zu, ldb=%zu, ldc=%zu are smaller than the rows they hold (%zu, %zu, %zu)",
+             lda, ldb, ldc, ac, bc, N);
+    std::size_t a_last = a_off + (batch - 1) * stride_a + (ar - 1) * lda + ac - 1;
+    std::size_t b_last = b_off + (batch - 1) * stride_b + (br - 1) * ldb + bc - 1;
+    std::size_t c_last = c_off + (batch - 1) * stride_c + (M - 1) * ldc + N - 1;
+    if (K) {
+        check_floats(A, a_off, a_last, "gemm", "A");
+        check_floats(B, b_off, b_last, "gemm", "B");
+    }
+    check_floats(C, c_off, c_last, "gemm", "C");
+    auto overlap = [&](const device_buffer& X, std::size_t lo, std::size_t hi) {
+        return K && X.where().buffer == C.where().buffer && X.where().offset == C.where().offset && lo <= c_last && c_off <= hi;
+    };
+    if (overlap(A, a_off, a_last) || overlap(B, b_off, b_last)) fail("[vulkan] gemm: C overlaps A or B");
+    const char* op = "gemm";
+    gemm_push pc{u32(M, "M", op), u32(N, "N", op), u32(K, "K", op), u32(lda, "lda", op), u32(ldb, "ldb", op), u32(ldc, "ldc", op),
+                 u32(a_off, "a_off", op), u32(b_off, "b_off", op), u32(c_off, "c_off", op), u32(stride_a, "stride_a", op),
+                 u32(stride_b, "stride_b", op), u32(stride_c, "stride_c", op), alpha, beta, 0};
+    if (K) {
+        u32(a_last, "A's last index", op);
+        u32(b_last, "B's last index", op);
+    }
+    u32(c_last, "C's last index", op);
+    const gemm_config& c = gemm_configs[pick_gemm_config(M, N, batch)];
+    bool va = a_off % 4 == 0 && lda % 4 == 0 && (batch == 1 || stride_a % 4 == 0);
+    bool vb = b_off % 4 == 0 && ldb % 4 == 0 && (batch == 1 || stride_b % 4 == 0);
+    spec_constants spec = {(c.bm / c.tm) * (c.bn / c.tn), c.bm, c.bn, c.bk, c.tm, c.tn, ta, tb, va, vb};
+    context& ctx = context::instance();
+    const auto& lim = ctx.limits();
+    std::size_t gx = (N + c.bn - 1) / c.bn, gy = (M + c.bm - 1) / c.bm;
+    if (gx > lim.maxComputeWorkGroupCount[0] || gy > lim.maxComputeWorkGroupCount[1])
+        fail("[vulkan] gemm: %zu x %zu is too large for one dispatch grid on %s", M, N, ctx.device_name());
+    // With K == 0, A and B are never read; bind C in their slots untracked.
+    binding b[3] = {K ? bind(A, false) : bind(C, false), K ? bind(B, false) : bind(C, false), bind(C, true)};
+    if (!K) b[0].tracked = b[1].tracked = false;
+    for (std::size_t z = 0; z < batch; z += lim.maxComputeWorkGroupCount[2]) {
+        pc.batch_base = static_cast<std::uint32_t>(z);
+        std::size_t gz = std::min<std::size_t>(batch - z, lim.maxComputeWorkGroupCount[2]);
+        ctx.recorder().dispatch(gemm_shader, spec, b, 3, &pc, static_cast<std::uint32_t>(gx), static_cast<std::uint32_t>(gy),
+                                static_cast<std::uint32_t>(gz));
+    }
+}
+
+/// out[out_base + sum c_k out_strides[k]] = in[in_base + sum c_k in_strides[k]] for every c in
+/// extents (rank <= 6). in and out must not overlap.
+inline void strided_copy(const device_buffer& in, std::size_t in_base, const std::uint32_t* in_strides, device_buffer& out,
+                         std::size_t out_base, const std::uint32_t* out_strides, const std::uint32_t* extents, std::uint32_t rank) {
+    using namespace detail;
+    if (rank > 6) fail("[vulkan] strided_copy: rank %u exceeds 6", rank);
+    copy_push pc{};
+    std::size_t total = 1, in_last = in_base, out_last = out_base;
+    for (std::uint32_t k = 0; k < rank; ++k) {
+        total *= extents[k];
+        if (extents[k] == 0) continue;
+        in_last += std::size_t(extents[k] - 1) * in_strides[k];
+        out_last += std::size_t(extents[k] - 1) * out_strides[k];
+        pc.in_strides[k] = in_strides[k];
+        pc.out_strides[k] = out_strides[k];
+        pc.extents[k] = extents[k];
+    }
+    if (total == 0) return;
+    check_floats(in, in_base, in_last, "strided_copy", "the input");
+    check_floats(out, out_base, out_last, "strided_copy", "the output");
+    if (in.where().buffer == out.where().buffer && in.where().offset == out.where().offset && in_base <= out_last && out_base <= in_last)
+        fail("[vulkan] strided_copy: input and output ranges overlap in one buffer");
+    pc.in_base = u32(in_base, "in_base", "strided_copy");
+    pc.out_base = u32(out_base, "out_base", "strided_copy");
+    pc.rank = rank;
+    pc.total = u32(total, "size", "strided_copy");
+    binding b[2] = {bind(in, false), bind(out, true)};
+    context::instance().recorder().dispatch(copy_shader, {}, b, 2, &pc, groups_for(total));
+}
+
+namespace detail {
+inline void fill_impl(device_buffer& out, std::size_t offset, std::size_t n, std::uint32_t mode, std::uint64_t seed, float a, float b,
+                      const char* op) {
+    if (n == 0) return;
+    check_floats(out, offset, offset + n - 1, op, "the output");
+    fill_push pc{u32(offset, "offset", op), u32(n, "n", op), mode, static_cast<std::uint32_t>(seed),
+                 static_cast<std::uint32_t>(seed >> 32), a, b};
+    binding bd = bind(out, true);
+    context::instance().recorder().dispatch(fill_shader, {}, &bd, 1, &pc, groups_for(n));
+}
+}  // namespace detail
+
+/// Sets n floats at offset to value.
+inline void fill(device_buffer& out, std::size_t offset, std::size_t n, float value) {
+    detail::fill_impl(out, offset, n, 0, 0, value, 0, "fill");
+}
+/// Uniform samples in [lo, hi): element i (counted from offset) is Philox4x32-10(counter i, key seed).
+inline void random_uniform(device_buffer& out, std::size_t offset, std::size_t n, std::uint64_t seed, float lo, float hi) {
+    detail::fill_impl(out, offset, n, 1, seed, lo, hi, "random_uniform");
+}
+/// Normal samples (Box-Muller on the same counter-based stream).
+inline void random_normal(device_buffer& out, std::size_t offset, std::size_t n, std::uint64_t seed, float mean, float stddev) {
+    detail::fill_impl(out, offset, n, 2, seed, mean, stddev, "random_normal");
+}
+
+}  // namespace kiln::vk

@@ -1,0 +1,151 @@
+// One test description, every device: each op (forward and backward) runs on the CPU and on
+// Vulkan (lavapipe in CI) and the results must agree. Any validation-layer message fails.
+#include <kiln/autodiff/ops.hpp>
+#include <kiln/loss/loss.hpp>
+#include <kiln/nn/attention.hpp>
+#include <kiln/nn/norm.hpp>
+#include <kiln/vulkan.hpp>
+
+#include <gtest/gtest.h>
+
+using namespace kiln;
+
+namespace {
+
+class Devices : public ::testing::Test {
+protected:
+    void TearDown() override { EXPECT_EQ(vk::context::instance().validation_messages(), 0u); }
+};
+
+template <class S>
+tensor<float, S> wave(double phase, double scale = 1.0) {
+    tensor<float, S> t;
+    for (std::size_t i = 0; i < S::size; ++i) t[i] = float(scale * std::sin(phase + 0.37 * double(i)));
+    return t;
+}
+
+/// Runs f<cpu>() and f<vulkan>() (each returns a host tensor) and compares them.
+template <class F>
+void same_on_devices(F f, double tol = 1e-5, const char* what = "") {
+    auto c = f.template operator()<cpu>();
+    auto v = f.template operator()<vulkan>();
+    static_assert(std::is_same_v<decltype(c), decltype(v)>);
+    for (std::size_t i = 0; i < decltype(c)::size; ++i)
+        ASSERT_NEAR(double(v[i]), double(c[i]), tol * (1 + std::fabs(double(c[i])))) << what << " element " << i;
+}
+#define ON_DEVICES(body, ...) same_on_devices([&]<class D>() { body }, __VA_ARGS__)
+
+}  // namespace
+
+TEST_F(Devices, ElementwiseFusedWithBroadcasting) {
+    auto a = wave<shape<3, 37>>(0.1);
+    auto row = wave<shape<37>>(0.2);
+    auto col = wave<shape<3, 1>>(0.3, 2.0);
+    auto pos = eval(abs(a) + 0.25f);
+    ON_DEVICES({
+        auto x = to<D>(a); auto r = to<D>(row); auto c = to<D>(col);
+        return to<cpu>(eval(exp(x * 0.5f) + r * c - sigmoid(x) / (c + 3.f)));
+    }, 1e-5, "mixed");
+    ON_DEVICES({
+        auto x = to<D>(a);
+        auto p = to<D>(pos);
+        return to<cpu>(eval(log(p) + sqrt(p) + tanh(x) + abs(x) + relu(x) - x + pow(p, 1.5f) + clamp(x, -0.3f, 0.4f)));
+    }, 1e-5, "unary");
+    ON_DEVICES({
+        auto x = to<D>(a); auto r = to<D>(row);
+        return to<cpu>(eval(maximum(x, r) + minimum(x, r) * 2.f + pow(to<D>(pos), r) + leaky_relu(x, 0.1f)));
+    }, 1e-5, "binary");
+    ON_DEVICES({
+        auto x = to<D>(a); auto r = to<D>(row);
+        return to<cpu>(eval(where(x > r, x, r * 2.f) + where(x <= 0.f, 1.f, 0.f) + where(x == x, 0.5f, 3.f)));
+    }, 1e-6, "where");
+    ON_DEVICES({ return to<cpu>(eval(transpose(to<D>(a)) * 2.f)); }, 1e-6, "transpose view");
+}
+
+TEST_F(Devices, Reductions) {
+    auto x = wave<shape<4, 5, 37>>(0.4);
+    ON_DEVICES({ return to<cpu>(sum(to<D>(x))); }, 1e-5);
+    ON_DEVICES({ return to<cpu>(mean<0>(to<D>(x))); }, 1e-5);
+    ON_DEVICES({ return to<cpu>(sum<1, true>(to<D>(x))); }, 1e-5);
+    ON_DEVICES({ return to<cpu>(max<-1>(to<D>(x))); }, 0);
+    ON_DEVICES({ return to<cpu>(min<0>(to<D>(x))); }, 0);
+    ON_DEVICES({ return to<cpu>(argmax<2>(to<D>(x))); }, 0);
+    ON_DEVICES({ return to<cpu>(argmin<1, true>(to<D>(x))); }, 0);
+    ON_DEVICES({ return to<cpu>(sum<0>(to<D>(x) * 2.f + 1.f)); }, 1e-5);
+}
+
+TEST_F(Devices, ShapeOps) {
+    auto x = wave<shape<2, 3, 4>>(0.5);
+    auto y = wave<shape<2, 1, 4>>(0.6);
+    ON_DEVICES({ return to<cpu>(reshape<4, 6>(to<D>(x))); }, 0);
+    ON_DEVICES({ return to<cpu>(flatten<1>(to<D>(x))); }, 0);
+    ON_DEVICES({ return to<cpu>(unsqueeze<0>(squeeze<1>(to<D>(y)))); }, 0);
+    ON_DEVICES({ return to<cpu>(permute<2, 0, 1>(to<D>(x))); }, 0);
+    ON_DEVICES({ return to<cpu>(slice<2, 1, 4, 2>(to<D>(x))); }, 0);
+    ON_DEVICES({ return to<cpu>(concat<1>(to<D>(x), to<D>(y), to<D>(x))); }, 0);
+}
+
+TEST_F(Devices, Matmul) {
+    auto a = wave<shape<17, 33>>(0.7);
+    auto b = wave<shape<33, 9>>(0.8);
+    auto bt = wave<shape<9, 33>>(0.9);
+    auto ba = wave<shape<2, 3, 5, 7>>(1.0);
+    auto w = wave<shape<7, 4>>(1.1);
+    ON_DEVICES({ return to<cpu>(matmul(to<D>(a), to<D>(b))); }, 1e-4);
+    ON_DEVICES({ return to<cpu>(matmul(to<D>(a), transpose(to<D>(bt)))); }, 1e-4);
+    ON_DEVICES({ return to<cpu>(matmul(transpose(to<D>(a)), to<D>(a))); }, 1e-4);
+    ON_DEVICES({ return to<cpu>(matmul(to<D>(ba), to<D>(w))); }, 1e-4);
+    ON_DEVICES({ return to<cpu>(matmul(to<D>(wave<shape<1, 1>>(1.2)), to<D>(wave<shape<1, 3>>(1.3)))); }, 1e-5);
+}
+
+TEST_F(Devices, CreationAndRandomAreIdentical) {
+    ON_DEVICES({ return to<cpu>(eval(zeros<float, shape<3, 3>, D>() + ones<float, shape<3, 3>, D>() * 2.f)); }, 0);
+    ON_DEVICES({ return to<cpu>(arange<float, shape<2, 5>, D>(1.f, 0.5f)); }, 0);
+    ON_DEVICES({ generator g(3); return to<cpu>(randn<float, shape<40>, D>(g)); }, 0);
+    ON_DEVICES({ generator g(4); return to<cpu>(uniform<float, shape<40>, D>(g, -2.f, 2.f)); }, 0);
+    tensor<float, shape<2>, vulkan> v{1.5f, 2.5f};
+    EXPECT_EQ(sum(v).item(), 4.f);
+}
+
+TEST_F(Devices, GradientsAgree) {
+    auto xa = wave<shape<4, 6>>(1.4);
+    auto wa = wave<shape<6, 3>>(1.5);
+    auto ra = wave<shape<3>>(1.6);
+    auto grads = [&]<class D>() {
+        param<float, shape<4, 6>, D> x(to<D>(xa));
+        param<float, shape<6, 3>, D> w(to<D>(wa));
+        param<float, shape<3>, D> r(to<D>(ra));
+        auto h = tanh(matmul(x, w) + r);
+        auto y = sum(h * h + sigmoid(h) * 2.f) + mean(max<1>(exp(x))) + sum(where(x > 0.f, x, x * x));
+        backward(y);
+        return to<cpu>(concat<0>(reshape<24>(x.grad()), reshape<18>(w.grad()), r.grad()));
+    };
+    same_on_devices(grads, 1e-4, "grads");
+}
+
+TEST_F(Devices, LayersAndLossesAgree) {
+    auto xa = wave<shape<2, 3, 8>>(1.7);
+    auto run = [&]<class D>() {
+        manual_seed(9);
+        nn::transformer_encoder_layer<8, 2, 16, D> enc;
+        enc.train(false);
+        nn::linear<8, 4, D> head;
+        param<float, shape<2, 3, 8>, D> x(to<D>(xa));
+        tensor<int, shape<6>> labels{0, 1, 2, 3, 1, 0};
+        auto h = enc.forward(x);
+        auto logits = head.forward(reshape<6, 8>(h));
+        auto l = loss::cross_entropy(logits, labels, 0.1);
+        backward(l);
+        return to<cpu>(concat<0>(reshape<48>(x.grad()), reshape<32>(head.weight.grad()),
+                                 reshape<64>(enc.self_attn.out_proj.weight.grad()), reshape<1>(l.value())));
+    };
+    same_on_devices(run, 2e-4, "encoder + linear + cross-entropy");
+    auto bn = [&]<class D>() {
+        nn::batch_norm<3, D> norm;
+        param<float, shape<4, 3, 2, 2>, D> x(to<D>(wave<shape<4, 3, 2, 2>>(1.8)));
+        auto y = norm.forward(x);
+        backward(y, to<D>(wave<shape<4, 3, 2, 2>>(1.9)));
+        return to<cpu>(concat<0>(reshape<48>(x.grad()), norm.weight.grad(), norm.running_var));
+    };
+    same_on_devices(bn, 1e-4, "batch norm");
+}
