@@ -4,6 +4,9 @@
 #include <kiln/loss/loss.hpp>
 #include <kiln/nn/attention.hpp>
 #include <kiln/nn/norm.hpp>
+#include <kiln/nn/activation.hpp>
+#include <kiln/nn/sequential.hpp>
+#include <kiln/optim/optim.hpp>
 #include <kiln/vulkan.hpp>
 
 #include <gtest/gtest.h>
@@ -148,4 +151,27 @@ TEST_F(Devices, LayersAndLossesAgree) {
         return to<cpu>(concat<0>(reshape<48>(x.grad()), norm.weight.grad(), norm.running_var));
     };
     same_on_devices(bn, 1e-4, "batch norm");
+}
+
+TEST_F(Devices, TrainingStepsAgree) {
+    auto xa = wave<shape<8, 6>>(2.0);
+    tensor<int, shape<8>> labels{0, 1, 2, 0, 1, 2, 0, 1};
+    auto train = [&]<class D>(auto make_opt) {
+        manual_seed(11);
+        nn::sequential<nn::linear<6, 16, D>, nn::relu, nn::linear<16, 3, D>> model;
+        auto opt = make_opt(model);
+        const auto x = to<D>(xa);
+        for (int step = 0; step < 5; ++step) {
+            auto out = model(x);
+            auto l = loss::cross_entropy(out, labels);
+            opt.zero_grad();
+            backward(l);
+            opt.step();
+        }
+        return to<cpu>(concat<0>(reshape<96>(model.head.weight.value()), model.tail.tail.head.bias.value()));
+    };
+    auto adamw = [](auto& m) { return optim::adamw(m, {.lr = 1e-2, .weight_decay = 0.1, .amsgrad = true}); };
+    auto sgd = [](auto& m) { return optim::sgd(m, {.lr = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 1e-3}); };
+    same_on_devices([&]<class D>() { return train.template operator()<D>(adamw); }, 1e-4, "adamw");
+    same_on_devices([&]<class D>() { return train.template operator()<D>(sgd); }, 1e-4, "sgd");
 }

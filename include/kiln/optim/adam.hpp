@@ -89,6 +89,21 @@ public:
                 detail::lane_store(p + i, pi + V(-step_size) * (mi / denom));
             });
         }
+        if (!device_slots_.empty()) {
+            detail::rule_params r;
+            r.kind = detail::rule_params::adam;
+            r.wd = wd;
+            r.maximize = maximize;
+            r.b1 = b1;
+            r.b2 = b2;
+            r.eps = eps;
+            r.step_size = step_size;
+            r.bc2_sqrt = bc2_sqrt;
+            r.decay = decay;
+            r.decoupled = Decoupled;
+            r.amsgrad = amsgrad;
+            for (auto& d : device_slots_) d.step(r);
+        }
     }
 
     /// "exp_avg.<param>", "exp_avg_sq.<param>", "max_exp_avg_sq.<param>" (amsgrad), "step".

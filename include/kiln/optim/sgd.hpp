@@ -27,6 +27,7 @@
 #include "../core/error.hpp"
 #include "../core/simd.hpp"
 #include "../nn/module.hpp"
+#include "device_update.hpp"
 
 namespace kiln::optim {
 
@@ -78,20 +79,26 @@ private:
 };
 
 /// The parameters of m as slots (visited once, here); `total` gets the state length needed.
+/// Parameters on another device become device_slots (updated by fused device expressions).
 template <class Model>
-std::vector<param_slot> collect_slots(Model& m, std::size_t& total) {
+std::vector<param_slot> collect_slots(Model& m, std::size_t& total, std::vector<device_slot>* device = nullptr) {
     std::vector<param_slot> slots;
     total = 0;
     nn::visit_parameters(m, [&](const std::string& name, auto& p) {
         using P = std::remove_cvref_t<decltype(p)>;
         static_assert(std::is_same_v<typename P::value_type, float>, "[optim] kiln's optimizers update float parameters");
-        static_assert(std::is_same_v<typename P::device_type, cpu>, "[optim] kiln's optimizers update parameters on the CPU");
+        if constexpr (!std::is_same_v<typename P::device_type, cpu>) {
+            if (!device) fail("[optim] %s lives on a device this optimizer cannot update", name.c_str());
+            device->push_back(make_device_slot(name, p));
+            return;
+        } else {
         float* v = p.value().data();
         for (const auto& s : slots)
             if (s.value == v) return;  // tied weight: already listed
         std::size_t n = P::shape_type::size;
         slots.push_back(param_slot{name, v, p.grad().data(), n, total});
         total += (n + state_align - 1) / state_align * state_align;
+        }
     });
     return slots;
 }
@@ -132,12 +139,15 @@ public:
     const std::vector<param_slot>& slots() const { return slots_; }
     void zero_grad() {
         for (auto& s : slots_) std::memset(s.grad, 0, s.size * sizeof(float));
+        for (auto& d : device_slots_) d.zero_grad();
     }
+    /// Parameters on a device other than the CPU (their state lives there too).
+    const std::vector<device_slot>& device_slots() const { return device_slots_; }
 
 protected:
     template <class Model>
     explicit optimizer_base(Model& m, double lr) : lr_(lr) {
-        slots_ = collect_slots(m, state_size_);
+        slots_ = collect_slots(m, state_size_, &device_slots_);
     }
     /// f(name, data, n) for "<kind>.<param name>" over state buffer b, then nothing else.
     template <class F>
@@ -146,6 +156,7 @@ protected:
     }
 
     std::vector<param_slot> slots_;
+    std::vector<device_slot> device_slots_;
     std::size_t state_size_ = 0;
     double lr_;
     float step_ = 0;  // a float like torch's state["step"]: exact up to 2^24 steps
@@ -203,6 +214,18 @@ public:
                 }
                 detail::lane_store(p + i, detail::lane_load<V>(p + i) + V(-lr) * d);
             });
+        }
+        if (!device_slots_.empty()) {
+            detail::rule_params r;
+            r.kind = detail::rule_params::sgd;
+            r.lr = lr;
+            r.wd = wd;
+            r.maximize = maximize;
+            r.momentum = mom;
+            r.dampening = float(o_.dampening);
+            r.nesterov = nesterov;
+            r.first = first;
+            for (auto& d : device_slots_) d.step(r);
         }
         step_ += 1;
     }
