@@ -42,6 +42,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -92,13 +94,22 @@ struct slot {
     std::size_t numel;
     std::size_t elem_size;
     const char* owner;  ///< "model" or "optimizer"
+    std::shared_ptr<void> staging;         ///< host copy of a device tensor
+    std::function<void()> write_back = {};  ///< copies the staging back to the device after a load
 };
 
 template <class T, class S, class D, class St>
 slot make_slot(const std::string& name, tensor<T, S, D, St>& t) {
-    static_assert(std::is_same_v<D, cpu>, "[safetensors] save/load CPU tensors (move the model to the CPU first)");
-    return slot{name, dtype_name<T>(), std::vector<std::uint64_t>(S::extents.begin(), S::extents.end()), t.data(),
-                S::size, sizeof(T), "model"};
+    if constexpr (std::is_same_v<D, cpu>) {
+        return slot{name, dtype_name<T>(), std::vector<std::uint64_t>(S::extents.begin(), S::extents.end()), t.data(),
+                    S::size, sizeof(T), "model", nullptr};
+    } else {  // a device tensor goes through a host copy (one sync point per file, not per step)
+        auto host = std::make_shared<tensor<T, S, cpu>>(to<cpu>(t));
+        slot s{name, dtype_name<T>(), std::vector<std::uint64_t>(S::extents.begin(), S::extents.end()), host->data(),
+               S::size, sizeof(T), "model", host};
+        s.write_back = [&t, host] { t = to<D>(*host); };
+        return s;
+    }
 }
 
 template <class Model>
@@ -112,7 +123,7 @@ std::vector<slot> model_slots(Model& m) {
 template <class Opt>
 void add_optimizer_slots(std::vector<slot>& out, Opt& opt) {
     opt.visit_state([&](const std::string& name, float* data, std::size_t n) {
-        out.push_back(slot{"optimizer." + name, "F32", {std::uint64_t(n)}, data, n, sizeof(float), "optimizer"});
+        out.push_back(slot{"optimizer." + name, "F32", {std::uint64_t(n)}, data, n, sizeof(float), "optimizer", nullptr});
     });
 }
 
@@ -516,6 +527,8 @@ inline void read_file(const std::string& path, const std::vector<slot>& slots, b
     }
     if (!problems.empty()) fail_with(path, problems);
     for (std::size_t i = 0; i < slots.size(); ++i) copy_into(slots[i], *matched[i], data + matched[i]->begin);
+    for (const auto& sl : slots)
+        if (sl.write_back) sl.write_back();
 }
 
 }  // namespace detail
