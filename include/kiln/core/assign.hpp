@@ -16,12 +16,13 @@ namespace kiln {
 namespace detail {
 template <class E, class T>
 inline void eval_row(T* out, const E& e, std::size_t row, std::size_t n) {
-    std::size_t j = 0;
+    std::size_t vec_end = 0;
     if constexpr (E::simd && std::is_same_v<typename E::value_type, T>) {
         constexpr std::size_t w = simd::width<T>;
-        for (; j + w <= n; j += w) simd::store(out + j, e.load(row, j));
+        vec_end = n - n % w;
+        for (std::size_t j = 0; j < vec_end; j += w) simd::store(out + j, e.load(row, j));
     }
-    for (; j < n; ++j) out[j] = static_cast<T>(e.get(row, j));
+    for (std::size_t j = vec_end; j < n; ++j) out[j] = static_cast<T>(e.get(row, j));
 }
 }  // namespace detail
 

@@ -187,6 +187,16 @@ void check_conv(const conv2d_geometry& g, bool threads, std::uint32_t seed = 7) 
     EXPECT_TRUE(std::isnan(nb.db[0]) || g.K == 0) << "dbias == nullptr must leave db alone";
 }
 
+TEST(Conv2d, LiteralNullptrBias) {
+    const auto g = conv2d_geometry{.N = 2, .C = 3, .H = 5, .W = 5, .K = 2, .R = 3, .S = 3}.with_output();
+    std::vector<float> x(2 * 3 * 25, 1.0f), w(2 * 3 * 9, 1.0f), y(2 * 2 * 9), dw(w.size());
+    std::vector<float> ws(ck::conv2d_workspace_size(g));
+    ck::conv2d_forward(g, x.data(), w.data(), nullptr, y.data(), ws.data());
+    EXPECT_EQ(y[0], 27.0f);
+    ck::conv2d_backward_weight(g, x.data(), y.data(), dw.data(), nullptr, ws.data());
+    EXPECT_EQ(dw[0], 2 * 9 * 27.0f);
+}
+
 conv2d_geometry geom(std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t K, std::size_t R,
                      std::size_t S, std::size_t sh, std::size_t sw, std::size_t ph, std::size_t pw, std::size_t dh,
                      std::size_t dw) {
@@ -283,7 +293,8 @@ TEST(Conv2d, FiniteDifferences) {
 
 /// torch's max pooling, written tap by tap: the first inside tap, then any larger one or NaN.
 template <class T>
-void naive_max_pool(const pool2d_geometry& g, const std::vector<T>& x, std::vector<T>& y, std::vector<std::int32_t>& am) {
+void naive_max_pool(const pool2d_geometry& g, const std::vector<T>& x, std::vector<T>& y,
+                    std::vector<std::int32_t>& am) {
     y.assign(g.N * g.C * g.P * g.Q, T(0));
     am.assign(y.size(), -1);
     for (std::size_t pl = 0; pl < g.N * g.C; ++pl)

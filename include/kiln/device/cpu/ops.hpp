@@ -6,7 +6,11 @@
 
 #include "../../core/device.hpp"
 #include "../../exec/thread_pool.hpp"
+#include <vector>
+
+#include "kernels/conv.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/pool.hpp"
 #include "kernels/reduce.hpp"
 
 namespace kiln {
@@ -66,6 +70,48 @@ struct device_ops<cpu> {
                 idx[k] = 0;
             }
         }
+    }
+
+    // Convolution and pooling (NCHW). The workspace grows once per thread and is reused.
+    template <class T>
+    static T* workspace(std::size_t n) {
+        static thread_local std::vector<T> ws;
+        if (ws.size() < n) ws.resize(n);
+        return ws.data();
+    }
+    template <class X, class W, class B, class Y>
+    static void conv2d_forward(const cpu_kernels::conv2d_geometry& g, const X& x, const W& w, const B* b, Y& y) {
+        using T = typename Y::value_type;
+        cpu_kernels::conv2d_forward(g, x.data(), w.data(), b ? b->data() : static_cast<const T*>(nullptr), y.data(),
+                                    workspace<T>(cpu_kernels::conv2d_workspace_size(g)), exec::default_pool());
+    }
+    template <class G, class W, class DX>
+    static void conv2d_backward_data(const cpu_kernels::conv2d_geometry& g, const G& dy, const W& w, DX& dx) {
+        using T = typename DX::value_type;
+        cpu_kernels::conv2d_backward_data(g, dy.data(), w.data(), dx.data(),
+                                          workspace<T>(cpu_kernels::conv2d_workspace_size(g)), exec::default_pool());
+    }
+    template <class X, class G, class DW>
+    static void conv2d_backward_weight(const cpu_kernels::conv2d_geometry& g, const X& x, const G& dy, DW& dw) {
+        using T = typename DW::value_type;
+        cpu_kernels::conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), static_cast<T*>(nullptr),
+                                            workspace<T>(cpu_kernels::conv2d_workspace_size(g)), exec::default_pool());
+    }
+    template <class X, class Y>
+    static void max_pool2d_forward(const cpu_kernels::pool2d_geometry& g, const X& x, Y& y, std::int32_t* argmax) {
+        cpu_kernels::max_pool2d_forward(g, x.data(), y.data(), argmax, exec::default_pool());
+    }
+    template <class G, class DX>
+    static void max_pool2d_backward(const cpu_kernels::pool2d_geometry& g, const G& dy, const std::int32_t* argmax, DX& dx) {
+        cpu_kernels::max_pool2d_backward(g, dy.data(), argmax, dx.data(), exec::default_pool());
+    }
+    template <class X, class Y>
+    static void avg_pool2d_forward(const cpu_kernels::pool2d_geometry& g, const X& x, Y& y, bool include_pad) {
+        cpu_kernels::avg_pool2d_forward(g, x.data(), y.data(), include_pad, exec::default_pool());
+    }
+    template <class G, class DX>
+    static void avg_pool2d_backward(const cpu_kernels::pool2d_geometry& g, const G& dy, DX& dx, bool include_pad) {
+        cpu_kernels::avg_pool2d_backward(g, dy.data(), dx.data(), include_pad, exec::default_pool());
     }
 };
 

@@ -151,17 +151,17 @@ void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t p0, std::size_t
 }
 
 // ---------------------------------------------------------------------------------------------
-// Micro-kernel: the top `rows` x NR part of an MR x NR tile, acc = sum over k < kc of
-// a(:,k) * b(k,:) in k order, then C = alpha*acc (+ beta*C). Short row panels at the bottom
-// edge run with fewer rows instead of multiplying padding; every C element still sees the same
-// operations in the same order, whichever variant computes it.
+// Micro-kernel: the top-left rows x (nv vectors) part of an MR x NR tile, acc = sum over
+// k < kc of a(:,k) * b(k,:) in k order, then C = alpha*acc (+ beta*C). Ragged tiles at the
+// bottom/right edges run a smaller variant instead of multiplying padding; every C element
+// still sees the same operations in the same order, whichever variant computes it.
 
-template <class T, bool a_k_layout, std::size_t rows>
+template <class T, bool a_k_layout, std::size_t rows, std::size_t nv>
 inline void tile_kernel(std::size_t kc, const T* __restrict a, const T* __restrict b, T* c, std::size_t ldc,
                         std::size_t m, std::size_t n, T alpha, T beta, bool beta_zero) {
     using batch = simd::batch<T>;
-    constexpr std::size_t mr = blocking<T>::mr, nv = blocking<T>::nv, nr = blocking<T>::nr;
-    constexpr std::size_t w = blocking<T>::w, KC = blocking<T>::kc;
+    constexpr std::size_t mr = blocking<T>::mr, nr = blocking<T>::nr, w = blocking<T>::w;
+    constexpr std::size_t KC = blocking<T>::kc, cols = nv * w;
     constexpr std::size_t a_rs = a_k_layout ? 1 : KC, a_ks = a_k_layout ? mr : 1;
     batch acc[rows][nv];
 #pragma GCC unroll 16
@@ -183,17 +183,17 @@ inline void tile_kernel(std::size_t kc, const T* __restrict a, const T* __restri
     }
 
     // Ragged tiles are finished in a full local tile so they share the interior arithmetic.
-    const bool full = m == rows && n == nr;
-    alignas(64) T tmp[rows * nr];
+    const bool full = m == rows && n == cols;
+    alignas(64) T tmp[rows * cols];
     T* dst = c;
     std::size_t ld = ldc;
     if (!full) {
         dst = tmp;
-        ld = nr;
-        std::fill(tmp, tmp + rows * nr, T(0));
+        ld = cols;
+        std::fill(tmp, tmp + rows * cols, T(0));
         if (!beta_zero)
             for (std::size_t r = 0; r < m; ++r)
-                for (std::size_t j = 0; j < n; ++j) tmp[r * nr + j] = c[r * ldc + j];
+                for (std::size_t j = 0; j < n; ++j) tmp[r * cols + j] = c[r * ldc + j];
     }
     const batch va = simd::splat(alpha), vb = simd::splat(beta);
 #pragma GCC unroll 16
@@ -206,21 +206,32 @@ inline void tile_kernel(std::size_t kc, const T* __restrict a, const T* __restri
         }
     if (!full)
         for (std::size_t r = 0; r < m; ++r)
-            for (std::size_t j = 0; j < n; ++j) c[r * ldc + j] = tmp[r * nr + j];
+            for (std::size_t j = 0; j < n; ++j) c[r * ldc + j] = tmp[r * cols + j];
 }
 
-/// One tile with m <= MR valid rows, using the smallest row variant that covers them.
-template <class T, bool a_k_layout>
-inline void compute_tile(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc, std::size_t m,
-                         std::size_t n, T alpha, T beta, bool beta_zero) {
+/// One tile with m <= MR valid rows and n <= NR valid columns, using the smallest row and
+/// vector count variant that covers them.
+template <class T, bool a_k_layout, std::size_t nv>
+inline void tile_rows(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc, std::size_t m,
+                      std::size_t n, T alpha, T beta, bool beta_zero) {
     constexpr std::size_t mr = blocking<T>::mr;
     constexpr std::size_t r1 = mr / 3 > 0 ? mr / 3 : 1, r2 = 2 * mr / 3 > r1 ? 2 * mr / 3 : r1;
     if (m > r2)
-        tile_kernel<T, a_k_layout, mr>(kc, a, b, c, ldc, m, n, alpha, beta, beta_zero);
+        tile_kernel<T, a_k_layout, mr, nv>(kc, a, b, c, ldc, m, n, alpha, beta, beta_zero);
     else if (m > r1)
-        tile_kernel<T, a_k_layout, r2>(kc, a, b, c, ldc, m, n, alpha, beta, beta_zero);
+        tile_kernel<T, a_k_layout, r2, nv>(kc, a, b, c, ldc, m, n, alpha, beta, beta_zero);
     else
-        tile_kernel<T, a_k_layout, r1>(kc, a, b, c, ldc, m, n, alpha, beta, beta_zero);
+        tile_kernel<T, a_k_layout, r1, nv>(kc, a, b, c, ldc, m, n, alpha, beta, beta_zero);
+}
+
+template <class T, bool a_k_layout>
+inline void compute_tile(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc, std::size_t m,
+                         std::size_t n, T alpha, T beta, bool beta_zero) {
+    constexpr std::size_t nv = blocking<T>::nv, half = nv / 2 * blocking<T>::w;
+    if (n > half)
+        tile_rows<T, a_k_layout, nv>(kc, a, b, c, ldc, m, n, alpha, beta, beta_zero);
+    else
+        tile_rows<T, a_k_layout, nv / 2>(kc, a, b, c, ldc, m, n, alpha, beta, beta_zero);
 }
 
 /// All tiles of an m x n block of C from a packed A block and a packed B block. Rows are the
@@ -252,31 +263,45 @@ void scale_c(std::size_t M, std::size_t N, T beta, T* C, std::size_t ldc) {
     }
 }
 
-/// Tiny products: packing would cost more than the arithmetic. Each C element is one dot
-/// product in K order; B's rows are vectorised across N when they are contiguous.
+/// Tiny products with contiguous rows of op(B) at least one vector wide, where packing and
+/// edge tiles cost more than the arithmetic: four rows of C at a time (rows past M repeat the
+/// last one and are not stored), one vector of columns at a time; the last vector overlaps the
+/// previous one instead of running a scalar tail, and stores only its new columns.
 template <class T>
-void small_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
-                std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+void small_gemm(bool ta, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A, std::size_t lda,
+                const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
     using batch = simd::batch<T>;
-    constexpr std::size_t w = simd::width<T>;
-    auto a_at = [&](std::size_t i, std::size_t k) { return ta ? A[k * lda + i] : A[i * lda + k]; };
+    constexpr std::size_t w = simd::width<T>, rb = 4;
     const batch va = simd::splat(alpha), vb = simd::splat(beta);
-    for (std::size_t i = 0; i < M; ++i) {
-        T* c = C + i * ldc;
-        std::size_t j = 0;
-        if (!tb) {
-            for (; j + w <= N; j += w) {
-                batch acc = simd::splat(T(0));
-                for (std::size_t k = 0; k < K; ++k)
-                    acc = simd::fma(simd::splat(a_at(i, k)), simd::load(B + k * ldb + j), acc);
-                const batch s = va * acc;
-                simd::store(c + j, beta == T(0) ? s : simd::fma(vb, simd::load(c + j), s));
-            }
+    const std::size_t as = ta ? lda : 1;
+    for (std::size_t i0 = 0; i0 < M; i0 += rb) {
+        const std::size_t rows = std::min(rb, M - i0);
+        const T* a[rb];  // row r of op(A) is a[r][k * as]
+        for (std::size_t r = 0; r < rb; ++r) {
+            const std::size_t i = std::min(i0 + r, M - 1);
+            a[r] = ta ? A + i : A + i * lda;
         }
-        for (; j < N; ++j) {
-            T acc = T(0);
-            for (std::size_t k = 0; k < K; ++k) acc += a_at(i, k) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-            c[j] = beta == T(0) ? alpha * acc : alpha * acc + beta * c[j];
+        for (std::size_t done = 0; done < N;) {
+            const std::size_t j = std::min(done, N - w);
+            batch acc[rb];
+            for (auto& x : acc) x = simd::splat(T(0));
+            for (std::size_t k = 0; k < K; ++k) {
+                const batch bk = simd::load(B + k * ldb + j);
+                for (std::size_t r = 0; r < rb; ++r) acc[r] = simd::fma(simd::splat(a[r][k * as]), bk, acc[r]);
+            }
+            for (std::size_t r = 0; r < rows; ++r) {
+                T* c = C + (i0 + r) * ldc + j;
+                const batch s = va * acc[r];
+                const batch v = beta == T(0) ? s : simd::fma(vb, simd::load(c), s);
+                if (j == done) {
+                    simd::store(c, v);
+                } else {
+                    alignas(64) T tmp[w];
+                    simd::store(tmp, v);
+                    std::copy(tmp + (done - j), tmp + w, c + (done - j));
+                }
+            }
+            done = j + w;
         }
     }
 }
@@ -314,13 +339,11 @@ void blocked_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K,
     }
 }
 
-// Below this many multiply-adds the unpacked loop wins; below the second, waking the pool
-// costs more than a second thread saves.
-inline constexpr std::size_t small_flops = 24 * 24 * 24;
-#ifndef KILN_PF
-#define KILN_PF 160
-#endif
-inline constexpr std::size_t parallel_flops = KILN_PF * KILN_PF * KILN_PF;
+// Below this many multiply-adds the unpacked loop wins (measured +15-30% at 20^3-40^3, even at
+// 48^3); below the second, waking the pool costs more than a second thread saves (two
+// threads measured: a loss at 64^3, +25% at 96^3).
+inline constexpr std::size_t small_flops = 40 * 40 * 40;
+inline constexpr std::size_t parallel_flops = 80 * 80 * 80;
 
 }  // namespace gemm_detail
 
@@ -338,8 +361,8 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
         return;
     }
     const std::size_t work = M * N * K;
-    if (work <= d::small_flops) {
-        d::small_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (work <= d::small_flops && !trans_b && N >= simd::width<T>) {
+        d::small_gemm(trans_a, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     const std::size_t threads = work >= d::parallel_flops ? ex.size() : 1;
