@@ -85,7 +85,8 @@ struct broadcast_expr : expr_base<broadcast_expr<E, Out>> {
     using storage_type = typename child_t::storage_type;
     using device_type = typename child_t::device_type;
     using src = typename child_t::shape_type;
-    static constexpr bool inner_bcast = src::inner != Out::inner || src::rank == 0;
+    // A one-element source is always splatted: in a flat walk its (0, j) is not element j.
+    static constexpr bool inner_bcast = src::inner != Out::inner || src::rank == 0 || src::size == 1;
     static constexpr bool simd = child_t::simd;
     static constexpr bool flat = src::size == 1;
 

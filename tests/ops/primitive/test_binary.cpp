@@ -1,5 +1,7 @@
 #include <kiln/kiln.hpp>
 
+#include <limits>
+
 #include "test_util.hpp"
 
 using namespace kiln;
@@ -107,4 +109,20 @@ TEST(Binary, AliasingAssignmentIsElementwiseSafe) {
     tensor<int, shape<3>> i{1, 2, 3};
     auto c = eval(astype<float>(i) / 2);
     expect_close(c, {0.5, 1, 1.5});
+}
+
+TEST(Binary, OneElementOperandIsSplattedNotReadPastItsEnd) {
+    // The arena is NaN-filled: reading past a one-element tensor would show up as NaN.
+    alignas(64) static float buf[1024];
+    for (float& v : buf) v = std::numeric_limits<float>::quiet_NaN();
+    arena ar(buf, sizeof buf);
+    arena_scope scope(ar);
+    tensor<float, shape<1>, cpu, arena_storage> b{5.f};
+    // [4, 37, 1]: the last extents match, so only the one-element rule splats b.
+    tensor<float, shape<4, 37, 1>> m = arange<float, shape<4, 37, 1>>();
+    tensor<float, shape<4, 37, 1>> r = m + b;
+    for (std::size_t i = 0; i < r.size; ++i) EXPECT_EQ(r[i], float(i) + 5.f) << i;
+    tensor<float, shape<1, 1>, cpu, arena_storage> c{{2.f}};
+    tensor<float, shape<4, 37, 1>> r2 = m * c;
+    for (std::size_t i = 0; i < r2.size; ++i) EXPECT_EQ(r2[i], float(i) * 2.f) << i;
 }
