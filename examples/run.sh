@@ -9,5 +9,6 @@ cmake -S . -B build/examples -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_TE
 cmake --build build/examples
 build/examples/examples/ch001_full_pipeline /usr/share/datasets/fashion-mnist 3 build/examples/fashion_cnn.safetensors
 build/examples/examples/ch002_training_workflow
+build/examples/examples/ch003_transformer
 build/examples/examples/ch004_api_reference
 build/examples/examples/fashion_mnist_softmax /usr/share/datasets/fashion-mnist
