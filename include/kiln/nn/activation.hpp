@@ -47,3 +47,25 @@ struct flatten : stateless {
 };
 
 }  // namespace kiln::nn
+
+namespace kiln::nn {
+
+/// [N, C, H, W] feature maps to [N, H*W, C] tokens: one token per position, its channels as
+/// the embedding (how a CNN feeds attention real sequences).
+struct to_tokens : stateless {
+    template <class X, class A = use_params>
+    auto forward(X&& x, A = {}) const {
+        using S = typename std::remove_cvref_t<X>::shape_type;
+        static_assert(S::rank == 4, "[to_tokens] input must be [N, C, H, W]");
+        return kiln::reshape<shape<S::extents[0], S::extents[2] * S::extents[3], S::extents[1]>>(
+            kiln::permute<0, 2, 3, 1>(std::forward<X>(x)));
+    }
+};
+/// Mean over axis Axis (e.g. average the tokens of [N, T, E] into [N, E]).
+template <int Axis>
+struct mean_pool : stateless {
+    template <class X, class A = use_params>
+    auto forward(X&& x, A = {}) const { return kiln::mean<Axis>(std::forward<X>(x)); }
+};
+
+}  // namespace kiln::nn
