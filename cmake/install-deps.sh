@@ -3,7 +3,7 @@ install_deps() {
     local pkgs=(cmake ninja-build g++ xtensor-dev libxsimd-dev xtl-dev zlib1g-dev nlohmann-json3-dev)
     case "$1" in
         test) pkgs+=(libgtest-dev python3-sklearn libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers) ;;
-        examples) pkgs+=(dataset-fashion-mnist python3-sklearn) ;;
+        examples) pkgs+=(dataset-fashion-mnist python3-sklearn libvulkan-dev glslc mesa-vulkan-drivers) ;;
         bench) pkgs+=(libbenchmark-dev libopenblas-dev) ;;
     esac
     local missing=()
