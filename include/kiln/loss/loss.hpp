@@ -23,6 +23,19 @@ inline std::size_t check_valid(std::size_t valid, std::size_t rows, const char* 
     if (valid == 0 || valid > rows) kiln::fail("[%s] valid rows must be in 1..%zu, got %zu", who, rows, valid);
     return valid;
 }
+/// A mean over valid rows of an elementwise loss op Op<T, S, D>{mask, 1 / count}.
+template <template <class, class, class> class Op, class P, class Q>
+auto masked_mean_loss(const char* who, P&& p, Q&& q, std::size_t valid) {
+    using PT = std::remove_cvref_t<P>;
+    using S = typename PT::shape_type;
+    using T = typename PT::value_type;
+    using D = typename PT::device_type;
+    constexpr std::size_t rows = S::rank ? S::extents[0] : 1;
+    if (valid == ~std::size_t{0}) valid = rows;
+    check_valid(valid, rows, who);
+    return apply_op(Op<T, S, D>{row_mask<T, S, D>(valid), T(1) / T(valid * (S::size / rows))}, std::forward<P>(p),
+                    std::forward<Q>(q));
+}
 }  // namespace detail
 
 /// Cross-entropy of logits [B, C] against integer class labels; label smoothing as in PyTorch.
@@ -85,15 +98,7 @@ struct mse_op {
 };
 template <class P, class Q>
 auto mse(P&& pred, Q&& target, std::size_t valid = ~std::size_t{0}) {
-    using PT = std::remove_cvref_t<P>;
-    using S = typename PT::shape_type;
-    using T = typename PT::value_type;
-    using D = typename PT::device_type;
-    constexpr std::size_t rows = S::rank ? S::extents[0] : 1;
-    if (valid == ~std::size_t{0}) valid = rows;
-    detail::check_valid(valid, rows, "mse");
-    const T n = T(valid * (S::size / rows));
-    return apply_op(mse_op<T, S, D>{detail::row_mask<T, S, D>(valid), T(1) / n}, std::forward<P>(pred), std::forward<Q>(target));
+    return detail::masked_mean_loss<mse_op>("mse", std::forward<P>(pred), std::forward<Q>(target), valid);
 }
 
 /// Binary cross-entropy on probabilities (torch.nn.BCELoss: log clamped at -100).
@@ -114,15 +119,7 @@ struct bce_op {
 };
 template <class P, class Q>
 auto bce(P&& prob, Q&& target, std::size_t valid = ~std::size_t{0}) {
-    using PT = std::remove_cvref_t<P>;
-    using S = typename PT::shape_type;
-    using T = typename PT::value_type;
-    using D = typename PT::device_type;
-    constexpr std::size_t rows = S::rank ? S::extents[0] : 1;
-    if (valid == ~std::size_t{0}) valid = rows;
-    detail::check_valid(valid, rows, "bce");
-    return apply_op(bce_op<T, S, D>{detail::row_mask<T, S, D>(valid), T(1) / T(valid * (S::size / rows))},
-                    std::forward<P>(prob), std::forward<Q>(target));
+    return detail::masked_mean_loss<bce_op>("bce", std::forward<P>(prob), std::forward<Q>(target), valid);
 }
 
 /// Binary cross-entropy on logits, stable for any logit size (torch.nn.BCEWithLogitsLoss).
@@ -143,15 +140,8 @@ struct bce_with_logits_op {
 };
 template <class Z, class Q>
 auto bce_with_logits(Z&& logits, Q&& target, std::size_t valid = ~std::size_t{0}) {
-    using ZT = std::remove_cvref_t<Z>;
-    using S = typename ZT::shape_type;
-    using T = typename ZT::value_type;
-    using D = typename ZT::device_type;
-    constexpr std::size_t rows = S::rank ? S::extents[0] : 1;
-    if (valid == ~std::size_t{0}) valid = rows;
-    detail::check_valid(valid, rows, "bce_with_logits");
-    return apply_op(bce_with_logits_op<T, S, D>{detail::row_mask<T, S, D>(valid), T(1) / T(valid * (S::size / rows))},
-                    std::forward<Z>(logits), std::forward<Q>(target));
+    return detail::masked_mean_loss<bce_with_logits_op>("bce_with_logits", std::forward<Z>(logits),
+                                                        std::forward<Q>(target), valid);
 }
 
 }  // namespace kiln::loss
