@@ -92,3 +92,13 @@ TEST(ConvLayers, SmallCnnLearns) {
     auto pred = argmax<1>(cnn.predict(x));
     for (std::size_t n = 0; n < 8; ++n) EXPECT_EQ(pred[n], y[n]);
 }
+
+TEST(ConvLayers, ParameterAndFlopCountsAreConstants) {
+    using net = nn::sequential<nn::conv2d<3, 64, 3, 1, 1>, nn::relu, nn::max_pool2d<2>, nn::conv2d<64, 128, 3, 1, 1>,
+                               nn::relu, nn::max_pool2d<2>, nn::flatten<>, nn::linear<8192, 1024>, nn::relu,
+                               nn::linear<1024, 10>>;
+    static_assert(net::parameters == (64 * 3 * 9 + 64) + (128 * 64 * 9 + 128) + (8192 * 1024 + 1024) + (1024 * 10 + 10));
+    constexpr std::size_t f = net::flops<shape<64, 3, 32, 32>>();
+    static_assert(f == 2ull * 64 * (64 * 3 * 9 * 32 * 32 + 128 * 64 * 9 * 16 * 16 + 8192 * 1024 + 1024 * 10));
+    EXPECT_EQ(f, 2ull * 64 * 29042688);  // 3.7 GFLOP forward per batch
+}

@@ -111,7 +111,8 @@ TEST(Layers, SequentialNamesShapesAndTraining) {
     nn::visit_parameters(model, [&](const std::string& n, auto&) { names.push_back(n); });
     EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"}));
     EXPECT_EQ(nn::parameter_count(model), 4u * 8 + 8 + 8 * 3 + 3);
-    static_assert(decltype(model)::flops(5) == 2 * 5 * (4 * 8 + 8 * 3));
+    static_assert(decltype(model)::parameters == 4 * 8 + 8 + 8 * 3 + 3);
+    static_assert(decltype(model)::flops<shape<5, 4>>() == 2 * 5 * (4 * 8 + 8 * 3));
     generator g(3);
     auto x = rand<float, shape<5, 4>>(g);
     tensor<int, shape<5>> y{0, 1, 2, 1, 0};

@@ -14,7 +14,6 @@ namespace kiln::nn {
         auto forward(X&& x, A = {}) const {                \
             return kiln::fn(std::forward<X>(x));           \
         }                                                  \
-        static constexpr std::size_t flops(std::size_t = 1) { return 0; } \
     };
 KILN_ACTIVATION_LAYER(relu, relu)
 KILN_ACTIVATION_LAYER(gelu, gelu)

@@ -22,6 +22,13 @@ struct multi_head_attention {
     param<T, shape<3 * E, E>, D> in_proj_weight;
     param<T, shape<3 * E>, D> in_proj_bias;
     linear<E, E, D, T> out_proj;
+    static constexpr std::size_t parameters = 4 * E * E + 4 * E;
+    /// Forward FLOPs of self-attention over XS = [B, S, E]: projections and the two products.
+    template <class XS>
+    static constexpr std::size_t flops() {
+        constexpr std::size_t B = XS::extents[0], S = XS::extents[1];
+        return 2 * B * S * E * E * 4 + 2 * 2 * B * S * S * E;
+    }
 
     explicit multi_head_attention(generator& g = default_generator()) : out_proj(g) {
         // torch: xavier_uniform_ on in_proj_weight, zero in_proj_bias and out_proj.bias
@@ -107,6 +114,11 @@ struct transformer_encoder_layer {
     linear<FF, E, D, T> linear2;
     layer_norm<E, D, T> norm1, norm2;
     dropout dropout_ff{0.1f}, dropout1{0.1f}, dropout2{0.1f};
+    static constexpr std::size_t parameters = decltype(self_attn)::parameters + (E * FF + FF) + (FF * E + E) + 4 * E;
+    template <class XS>
+    static constexpr std::size_t flops() {
+        return decltype(self_attn)::template flops<XS>() + 2 * 2 * (XS::size / E) * E * FF;
+    }
 
     /// x [B, S, E] (named: it is used several times); mask [S, S] optional.
     template <class X, class A = use_params, class M = tensor<T, shape<1, 1>, D>>

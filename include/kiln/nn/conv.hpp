@@ -26,10 +26,12 @@ struct conv2d {
         f(prefix + "bias", bias);
     }
     void train(bool = true) {}
-    /// Forward FLOPs for a batch of `rows` images of H x W (given at the call site's shape).
-    template <std::size_t H, std::size_t W>
-    static constexpr std::size_t flops_for(std::size_t rows = 1) {
-        return 2 * rows * Out * In * K * K * kiln::detail::conv_out(H, K, Stride, Pad, Dil) * kiln::detail::conv_out(W, K, Stride, Pad, Dil);
+    static constexpr std::size_t parameters = Out * In * K * K + Out;
+    /// Forward FLOPs (2 per multiply-add) for an input of shape XS = [N, C, H, W].
+    template <class XS>
+    static constexpr std::size_t flops() {
+        return 2 * XS::extents[0] * Out * In * K * K * kiln::detail::conv_out(XS::extents[2], K, Stride, Pad, Dil) *
+               kiln::detail::conv_out(XS::extents[3], K, Stride, Pad, Dil);
     }
 };
 

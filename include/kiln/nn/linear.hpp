@@ -26,8 +26,10 @@ struct linear {
         f(prefix + "bias", bias);
     }
     void train(bool = true) {}
-    /// Multiply-adds times two, per sample of `Rows` rows.
-    static constexpr std::size_t flops(std::size_t rows = 1) { return 2 * rows * In * Out; }
+    static constexpr std::size_t parameters = Out * In + Out;
+    /// Forward FLOPs (2 per multiply-add) for an input of shape XS.
+    template <class XS>
+    static constexpr std::size_t flops() { return 2 * (XS::size / In) * In * Out; }
 
 private:
     template <class S, std::size_t X = S::extents[S::rank - 1]>

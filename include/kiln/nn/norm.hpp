@@ -16,6 +16,7 @@ struct batch_norm {
     tensor<T, shape<C>, D> running_mean;
     tensor<T, shape<C>, D> running_var = full<T, shape<C>, D>(T(1));
     tensor<std::int64_t, shape<>> num_batches_tracked;
+    static constexpr std::size_t parameters = 2 * C;
     T eps = T(1e-5);
     T momentum = T(0.1);
     bool training_ = true;
@@ -60,6 +61,7 @@ template <std::size_t F, class D = cpu, class T = float>
 struct layer_norm {
     param<T, shape<F>, D> weight{full<T, shape<F>, D>(T(1))};
     param<T, shape<F>, D> bias;
+    static constexpr std::size_t parameters = 2 * F;
     T eps = T(1e-5);
 
     template <class X, class A = use_params>

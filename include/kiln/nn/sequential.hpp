@@ -162,11 +162,24 @@ struct sequential<Head, Tail...> {
     }
     void eval_mode() { train(false); }
     bool training() const { return training_; }
-    /// Forward FLOPs for a batch of `rows` (sum over layers that report them).
-    static constexpr std::size_t flops(std::size_t rows = 1) {
+    /// Trainable scalars (a compile-time constant).
+    static constexpr std::size_t parameters = [] {
+        std::size_t n = 0;
+        if constexpr (requires { Head::parameters; }) n += Head::parameters;
+        if constexpr (sizeof...(Tail) > 0) n += sequential<Tail...>::parameters;
+        return n;
+    }();
+    /// Forward FLOPs (2 per multiply-add of the linear, convolution and attention layers) for
+    /// an input of shape In; each layer's input shape is deduced at compile time.
+    template <class In>
+    static constexpr std::size_t flops() {
         std::size_t f = 0;
-        if constexpr (requires { Head::flops(rows); }) f += Head::flops(rows);
-        if constexpr (sizeof...(Tail) > 0) f += sequential<Tail...>::flops(rows);
+        if constexpr (requires { Head::template flops<In>(); }) f += Head::template flops<In>();
+        if constexpr (sizeof...(Tail) > 0) {
+            using Next = typename decltype(std::declval<const Head&>().forward(std::declval<const tensor<float, In>&>(),
+                                                                                use_values{}))::shape_type;
+            f += sequential<Tail...>::template flops<Next>();
+        }
         return f;
     }
 
