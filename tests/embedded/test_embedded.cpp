@@ -6,6 +6,9 @@
 #include <kiln/ops/primitive/matmul.hpp>
 #include <kiln/ops/primitive/reduce.hpp>
 #include <kiln/ops/primitive/unary.hpp>
+#include <kiln/nn/activation.hpp>
+#include <kiln/nn/linear.hpp>
+#include <kiln/nn/sequential.hpp>
 
 #include <csetjmp>
 #include <cstdio>
@@ -63,6 +66,14 @@ int main() {
     auto y2 = m.forward(x * 2.f);
     CHECK(g_allocations == before);
     CHECK(y[0] >= 0 && y[0] < 4 && y2[1] >= 0 && y2[1] < 4);
+
+    // A model type from nn/: predict() is plain tensors, inline storage, no allocation.
+    nn::sequential<nn::linear<8, 16>, nn::relu, nn::linear<16, 4>> model;
+    const int before_model = g_allocations;
+    auto logits = model.predict(x);
+    auto cls = argmax<1>(logits);
+    CHECK(g_allocations == before_model);
+    CHECK(cls[0] >= 0 && cls[0] < 4);
 
     // Arena storage: large tensors from one caller buffer, still no heap.
     alignas(64) static std::byte buffer[1 << 16];
