@@ -113,7 +113,9 @@ TEST_F(gemm, tile_choice_follows_the_shape) {
     EXPECT_EQ(pick_gemm_config(1, 1, 1), last);      // no large tile for a 1x1 product
     EXPECT_EQ(pick_gemm_config(1, 4096, 1), last);   // nor for a skinny one
     EXPECT_EQ(pick_gemm_config(4096, 4096, 1), 0u);  // large products take the large tile
-    EXPECT_EQ(pick_gemm_config(256, 4096, 1), 0u);
+    // 256x4096 and 1024x1024 have the same work and tile count: which large tile wins depends
+    // on the device's SM count, so only "not the smallest tile" is a device-independent fact.
+    EXPECT_LT(pick_gemm_config(256, 4096, 1), last);
     EXPECT_LE(pick_gemm_config(256, 256, 1), pick_gemm_config(32, 32, 1));
 }
 

@@ -4,6 +4,7 @@
 // blocks; static_asserts pin their layouts to the shaders' std430 offsets.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -119,30 +120,39 @@ inline std::uint32_t groups_for(std::size_t n) {
 inline bool same_memory(const device_buffer& a, const device_buffer& b) { return a.where().buffer == b.where().buffer &&
     a.where().offset < b.where().offset + b.where().size && b.where().offset < a.where().offset + a.where().size; }
 
-/// GEMM tile shapes, largest first. threads = (bm/tm)*(bn/tn); each thread moves whole 4-float
-/// slots of both tiles (bm*bk and bn*bk divisible by 4*threads). `speed` is each tile's
-/// throughput relative to the first at large sizes, measured on an H100 (31.7, 31.4, 27.8 and
-/// 24.6 TFLOP/s at 4096). 8x8-per-thread 128x128 tiles were tried and ran at 2 TFLOP/s there.
+/// GEMM tile shapes. threads = (bm/tm)*(bn/tn); tm, tn in {4, 8}; each thread moves at most 4
+/// whole 4-float slots of each tile (bm*bk and bn*bk divisible by 4*threads). `opt` is
+/// gemm.comp's OPT (bit 0: 4x8 thread blocks per subgroup, bit 1: swizzled shared memory for
+/// transposing stores). `wgs` is how many workgroups of the tile one compute unit holds at once
+/// (from the registers an H100 gives it: 65536 / (registers x threads)), `speed` its throughput
+/// relative to the first tile with the unit full, calibrated on an H100, where the pick below
+/// picked the fastest measured tile at every size from 256 to 4096 (bench/gemm_vulkan_h100.md).
+/// KILN_VULKAN_GEMM_CONFIGS (a brace list) replaces the table, for tuning.
 struct gemm_config {
-    std::uint32_t bm, bn, bk, tm, tn;
+    std::uint32_t bm, bn, bk, tm, tn, opt, wgs;
     double speed;
 };
-inline constexpr gemm_config gemm_configs[] = {
-    {128, 64, 16, 8, 4, 1.00},  // 256 threads, 24 KiB shared: large products
-    {64, 128, 16, 4, 8, 0.99},  // the same, for wide C
-    {64, 64, 16, 4, 4, 0.88},   // 256 threads, 16 KiB: mid sizes (more tiles to fill the GPU)
-    {32, 32, 16, 4, 4, 0.78},   // 64 threads, 8 KiB: small and skinny products
-};
+#ifndef KILN_VULKAN_GEMM_CONFIGS
+#define KILN_VULKAN_GEMM_CONFIGS                                                            \
+    {64, 128, 8, 8, 8, 0, 4, 1.00},   /* 128 threads, 12 KiB shared: large products */       \
+    {64, 128, 16, 8, 8, 0, 3, 0.94},  /* 128 threads, 24 KiB: 3 workgroups a unit */          \
+    {128, 64, 16, 8, 4, 3, 2, 0.90},  /* 256 threads, 24 KiB: one tile per unit (1024^2) */   \
+    {64, 64, 16, 4, 4, 3, 3, 0.70},   /* 256 threads, 16 KiB */                               \
+    {32, 32, 16, 4, 4, 3, 11, 0.65},  /* 64 threads, 8 KiB: small and skinny products */
+#endif
+inline constexpr gemm_config gemm_configs[] = {KILN_VULKAN_GEMM_CONFIGS};
 inline constexpr std::size_t gemm_config_count = sizeof(gemm_configs) / sizeof(gemm_configs[0]);
 consteval bool gemm_configs_valid() {
     for (auto c : gemm_configs) {
         std::uint32_t t = (c.bm / c.tm) * (c.bn / c.tn);
-        if (c.tm % 4 || c.tn % 4 || c.bk % 4 || c.bm % c.tm || c.bn % c.tn) return false;
+        if ((c.tm != 4 && c.tm != 8) || (c.tn != 4 && c.tn != 8) || (c.bk != 8 && c.bk != 16 && c.bk != 32)) return false;
+        if (c.bm % c.tm || c.bn % c.tn || c.bm % 4 || c.bn % 4 || c.wgs == 0) return false;
         if ((c.bm * c.bk) % (4 * t) || (c.bn * c.bk) % (4 * t)) return false;
+        if (c.bm * c.bk / (4 * t) > 4 || c.bn * c.bk / (4 * t) > 4) return false;
     }
     return true;
 }
-static_assert(gemm_configs_valid(), "every GEMM tile must split into whole vec4 slots per thread");
+static_assert(gemm_configs_valid(), "every GEMM tile must split into at most 4 whole vec4 slots per thread");
 
 /// -1 picks the tile from the shape; an index forces one (tests and tuning;
 /// KILN_VULKAN_GEMM_CONFIG sets the initial value).
@@ -159,11 +169,13 @@ inline bool gemm_config_fits(const gemm_config& c, const VkPhysicalDeviceLimits&
     return threads <= lim.maxComputeWorkGroupInvocations && threads <= lim.maxComputeWorkGroupSize[0] &&
            shared <= lim.maxComputeSharedMemorySize;
 }
-/// The tile with the least estimated time: waves of workgroups over the compute units, times
-/// one tile's work at that tile's speed. Ragged edges count as whole tiles, so a small or skinny
-/// product gets the 32x32 tile rather than a few mostly empty large ones, and a size whose large
-/// tiles would leave most of a last wave idle (1536 on 132 SMs) gets 64x64. On the H100 this
-/// picks the fastest measured tile at every size from 256 to 4096.
+/// The tile with the least estimated time. Each compute unit gets ceil(tiles / units) tiles of
+/// the grid, run `wgs` at a time in waves; a wave takes its resident tiles' work divided by the
+/// unit's throughput, `speed` when at least 16 subgroups (warps) are resident and lower with
+/// fewer ((warps / 16)^0.3: a unit with one 4-warp workgroup hides latency poorly). So a product
+/// of about one tile per unit (1024^2 on 132 SMs) gets a 256-thread tile, large ones the fastest
+/// tile, a size whose waves would leave units idle (3072) a tile with other waves, and small or
+/// skinny ones the 32x32 tile.
 inline std::size_t pick_gemm_config(std::size_t M, std::size_t N, std::size_t batch) {
     context& ctx = context::instance();
     int forced = gemm_forced_config();
@@ -176,7 +188,9 @@ inline std::size_t pick_gemm_config(std::size_t M, std::size_t N, std::size_t ba
         const gemm_config& c = gemm_configs[i];
         if (!gemm_config_fits(c, ctx.limits())) continue;
         double tiles = double((M + c.bm - 1) / c.bm) * double((N + c.bn - 1) / c.bn) * double(batch);
-        double cost = std::ceil(tiles / units) * c.bm * c.bn / c.speed;
+        double per_unit = std::ceil(tiles / units), waves = std::ceil(per_unit / c.wgs), resident = std::min<double>(per_unit, c.wgs);
+        double warps = resident * (c.bm / c.tm) * (c.bn / c.tn) / 32.0;
+        double cost = waves * resident * c.bm * c.bn / (c.speed * std::pow(std::min(1.0, warps / 16.0), 0.3));
         if (best_cost == 0 || cost < best_cost) {
             best = i;
             best_cost = cost;
@@ -327,7 +341,8 @@ inline void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, 
     const gemm_config& c = gemm_configs[pick_gemm_config(M, N, batch)];
     bool va = a_off % 4 == 0 && lda % 4 == 0 && (batch == 1 || stride_a % 4 == 0);
     bool vb = b_off % 4 == 0 && ldb % 4 == 0 && (batch == 1 || stride_b % 4 == 0);
-    spec_constants spec = {(c.bm / c.tm) * (c.bn / c.tn), c.bm, c.bn, c.bk, c.tm, c.tn, ta, tb, va, vb};
+    bool vc = c_off % 4 == 0 && ldc % 4 == 0 && (batch == 1 || stride_c % 4 == 0);
+    spec_constants spec = {(c.bm / c.tm) * (c.bn / c.tn), c.bm, c.bn, c.bk, c.tm, c.tn, ta, tb, va, vb, vc, c.opt};
     context& ctx = context::instance();
     const auto& lim = ctx.limits();
     std::size_t gx = (N + c.bn - 1) / c.bn, gy = (M + c.bm - 1) / c.bm;
