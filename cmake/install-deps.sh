@@ -4,7 +4,7 @@ install_deps() {
     case "$1" in
         test) pkgs+=(libgtest-dev python3-sklearn libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers) ;;
         examples) pkgs+=(dataset-fashion-mnist python3-sklearn libvulkan-dev glslc mesa-vulkan-drivers) ;;
-        bench) pkgs+=(libbenchmark-dev libopenblas-dev) ;;
+        bench) pkgs+=(libbenchmark-dev libopenblas-dev libtorch-dev) ;;
     esac
     local missing=()
     for p in "${pkgs[@]}"; do

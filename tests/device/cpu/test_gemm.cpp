@@ -97,15 +97,16 @@ void shape_sweep() {
 
 template <class T>
 void large_shapes() {
-    // Edge tiles in both directions, more row blocks than one MC, K longer than one KC block,
-    // and N wider than one NC block.
+    // Edge tiles in both directions, M taller than one A block (MC), K longer than one K block
+    // (KC), and N wider than one B block (NC).
     const problem cases[] = {
         {false, false, 64, 64, 64, 1.0, 0.0, 0},   {false, false, 257, 33, 64, 1.0, 0.0, 1},
         {false, true, 64, 257, 17, 1.0, 1.0, 2},   {true, false, 33, 64, 257, -0.5, 2.0, 0},
         {true, true, 257, 17, 33, 1.5, 0.0, 3},    {false, false, 257, 257, 64, 0.75, -1.0, 1},
         {true, false, 13, 40, 1100, 1.0, 0.5, 0},  {false, true, 29, 19, 1100, 1.0, 0.0, 5},
         {false, false, 5, 3100, 3, 1.0, 1.0, 0},   {true, true, 4, 3200, 20, -1.0, 0.0, 2},
-        {false, false, 640, 20, 30, 1.0, 0.0, 0},  {true, true, 1, 257, 257, 2.0, 0.0, 1},
+        {false, false, 2100, 3, 5, 1.0, 0.0, 0},   {true, false, 2100, 20, 7, 1.0, 2.0, 1},
+        {true, true, 1, 257, 257, 2.0, 0.0, 1},
         {false, false, 257, 1, 257, 1.0, -1.0, 0},
     };
     for (const auto& p : cases) check<T>(p);
@@ -117,9 +118,9 @@ void alpha_beta() {
     for (const auto& v : ab)
         for (bool ta : {false, true})
             for (bool tb : {false, true}) {
-                check<T>({ta, tb, 17, 33, 3, v[0], v[1], 1});    // unpacked path
-                check<T>({ta, tb, 33, 64, 17, v[0], v[1], 2});   // packed path, edge tiles
-                check<T>({ta, tb, 33, 17, 300, v[0], v[1], 0});  // two K blocks
+                check<T>({ta, tb, 17, 33, 3, v[0], v[1], 1});    // unpacked path (unless tb)
+                check<T>({ta, tb, 33, 50, 41, v[0], v[1], 2});   // packed path, edge tiles
+                check<T>({ta, tb, 33, 17, 600, v[0], v[1], 0});  // two K blocks
             }
 }
 

@@ -140,12 +140,16 @@ void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t p0, std::size_t
                 for (; c < nr; ++c) d[c] = T(0);
             }
         } else {
-            for (std::size_t c = 0; c < cols; ++c) {
-                const T* src = B + (j0 + jr + c) * ldb + p0;
-                for (std::size_t k = 0; k < kc; ++k) dst[k * nr + c] = src[k];
+            // A transpose: done 64 k at a time so the strided writes stay within L1.
+            for (std::size_t k0 = 0; k0 < kc; k0 += 64) {
+                const std::size_t k1 = std::min(kc, k0 + 64);
+                for (std::size_t c = 0; c < cols; ++c) {
+                    const T* src = B + (j0 + jr + c) * ldb + p0;
+                    for (std::size_t k = k0; k < k1; ++k) dst[k * nr + c] = src[k];
+                }
+                for (std::size_t c = cols; c < nr; ++c)
+                    for (std::size_t k = k0; k < k1; ++k) dst[k * nr + c] = T(0);
             }
-            for (std::size_t c = cols; c < nr; ++c)
-                for (std::size_t k = 0; k < kc; ++k) dst[k * nr + c] = T(0);
         }
     }
 }
