@@ -76,6 +76,59 @@ struct inline_storage {
     };
 };
 
+namespace detail {
+/// Keeps recently freed large blocks for reuse. glibc hands blocks above its mmap threshold
+/// (at most 32 MiB) straight back to the kernel, so a training step that frees and reallocates
+/// its large tensors every iteration would page-fault all of them in again each step.
+class block_cache {
+public:
+    static constexpr std::size_t min_bytes = std::size_t(1) << 20;  // smaller blocks: plain malloc
+    static constexpr std::size_t max_blocks = 64;
+    static constexpr std::size_t max_total = std::size_t(1) << 30;
+    void* take(std::size_t bytes) {
+        for (std::size_t i = n_; i-- > 0;)
+            if (e_[i].bytes == bytes) {
+                void* p = e_[i].p;
+                total_ -= bytes;
+                e_[i] = e_[--n_];
+                return p;
+            }
+        return nullptr;
+    }
+    bool give(void* p, std::size_t bytes) {
+        if (n_ == max_blocks || total_ + bytes > max_total) return false;
+        e_[n_++] = {bytes, p};
+        total_ += bytes;
+        return true;
+    }
+    ~block_cache() {
+        for (std::size_t i = 0; i < n_; ++i) ::operator delete(e_[i].p, std::align_val_t{tensor_alignment}, std::nothrow);
+    }
+
+private:
+    struct entry {
+        std::size_t bytes;
+        void* p;
+    };
+    entry e_[max_blocks] = {};
+    std::size_t n_ = 0, total_ = 0;
+};
+inline block_cache& large_blocks() {
+    static thread_local block_cache c;
+    return c;
+}
+inline void* allocate_aligned(std::size_t bytes) {
+    if (bytes >= block_cache::min_bytes)
+        if (void* p = large_blocks().take(bytes)) return p;
+    return ::operator new(bytes, std::align_val_t{tensor_alignment}, std::nothrow);
+}
+inline void free_aligned(void* p, std::size_t bytes) {
+    if (!p) return;
+    if (bytes >= block_cache::min_bytes && large_blocks().give(p, bytes)) return;
+    ::operator delete(p, std::align_val_t{tensor_alignment}, std::nothrow);
+}
+}  // namespace detail
+
 struct heap_storage {
     template <class T, std::size_t N>
     struct buffer {
@@ -91,14 +144,14 @@ struct heap_storage {
             std::swap(p, o.p);
             return *this;
         }
-        ~buffer() { ::operator delete(p, std::align_val_t{tensor_alignment}, std::nothrow); }
+        ~buffer() { detail::free_aligned(p, N * sizeof(T) + 1); }
         T* data() { return p; }
         const T* data() const { return p; }
 
     private:
         static T* allocate() {
             static_assert(std::is_trivially_copyable_v<T>, "[tensor] element type must be trivially copyable");
-            void* m = ::operator new(N * sizeof(T) + 1, std::align_val_t{tensor_alignment}, std::nothrow);
+            void* m = detail::allocate_aligned(N * sizeof(T) + 1);
             if (!m) fail("[tensor] cannot allocate %zu bytes", N * sizeof(T));
             return static_cast<T*>(m);
         }
