@@ -175,3 +175,22 @@ TEST_F(Devices, TrainingStepsAgree) {
     same_on_devices([&]<class D>() { return train.template operator()<D>(adamw); }, 1e-4, "adamw");
     same_on_devices([&]<class D>() { return train.template operator()<D>(sgd); }, 1e-4, "sgd");
 }
+
+TEST_F(Devices, EveryOpsGradientAgrees) {
+    auto xa = wave<shape<3, 8>>(2.1);
+    auto pa = eval(abs(wave<shape<3, 8>>(2.2)) + 0.3f);
+    auto ra = wave<shape<8>>(2.3);
+    auto grads = [&]<class D>() {
+        param<float, shape<3, 8>, D> x(to<D>(xa));
+        param<float, shape<3, 8>, D> p(to<D>(pa));
+        param<float, shape<8>, D> r(to<D>(ra));
+        auto y = sum(log(p) + sqrt(p) + pow(p, 1.5f) + abs(x) + clamp(x, -0.4f, 0.5f) + gelu(x) + erf(x) +
+                     leaky_relu(x, 0.2f) - x / p) +
+                 sum(maximum(x, r) * 2.f + minimum(x, r)) + sum(min<1>(x * p)) + sum(pow(p, r)) +
+                 sum(permute<1, 0>(x) * 3.f) + sum(slice<1, 2, 7, 2>(x * x)) + sum(concat<0>(x, p) * 0.5f) +
+                 mean(relu(x) * tanh(p));
+        backward(y);
+        return to<cpu>(concat<0>(reshape<24>(x.grad()), reshape<24>(p.grad()), r.grad()));
+    };
+    same_on_devices(grads, 2e-4, "every op");
+}

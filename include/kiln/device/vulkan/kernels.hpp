@@ -42,7 +42,7 @@ enum ew_opcode : std::uint32_t {
     ew_add, ew_sub, ew_mul, ew_div, ew_maximum, ew_minimum, ew_pow,  // pop b, pop a, push f(a, b)
     ew_lt, ew_le, ew_gt, ew_ge, ew_eq, ew_ne,                        // compare: push 1.0 or 0.0
     ew_where,                                                        // pop b, pop a, pop c: c != 0 ? a : b
-    ew_square, ew_reciprocal, ew_sign
+    ew_square, ew_reciprocal, ew_sign, ew_erf
 };
 
 /// One instruction word.
@@ -212,7 +212,7 @@ inline void check_program(const ew_program& p) {
         else if (op == ew_const) ok = arg < ew_program::max_consts;
         else if (op == ew_pow_const) { ok = arg < ew_program::max_consts; pops = 1; }
         else if (op == ew_clamp) { ok = arg + 1 < ew_program::max_consts; pops = 1; }
-        else if ((op >= ew_neg && op <= ew_relu) || (op >= ew_square && op <= ew_sign)) pops = 1;
+        else if ((op >= ew_neg && op <= ew_relu) || (op >= ew_square && op <= ew_erf)) pops = 1;
         else if (op >= ew_add && op <= ew_ne) pops = 2;
         else if (op == ew_where) pops = 3;
         else fail("[vulkan] elementwise: instruction %u has unknown opcode %u", i, op);

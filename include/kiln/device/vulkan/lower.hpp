@@ -31,6 +31,7 @@ KILN_VK_OPCODE(tanh_op, ew_tanh)
 KILN_VK_OPCODE(abs_op, ew_abs)
 KILN_VK_OPCODE(sigmoid_op, ew_sigmoid)
 KILN_VK_OPCODE(relu_op, ew_relu)
+KILN_VK_OPCODE(erf_op, ew_erf)
 KILN_VK_OPCODE(add_op, ew_add)
 KILN_VK_OPCODE(sub_op, ew_sub)
 KILN_VK_OPCODE(mul_op, ew_mul)
@@ -133,6 +134,16 @@ void lower(const unary_expr<Op, E>& n, program_builder& b, const axis_map& m) {
         b.emit(vk::ew_const, b.constant(float(n.op.slope)));
         b.emit(vk::ew_mul);
         b.emit(vk::ew_where);
+    } else if constexpr (std::is_same_v<Op, gelu_op>) {  // 0.5 x (1 + erf(x / sqrt(2))); x is pushed
+        lower(n.e, b, m);
+        b.emit(vk::ew_const, b.constant(0.7071067811865476f));
+        b.emit(vk::ew_mul);
+        b.emit(vk::ew_erf);
+        b.emit(vk::ew_const, b.constant(1.0f));
+        b.emit(vk::ew_add);
+        b.emit(vk::ew_mul);
+        b.emit(vk::ew_const, b.constant(0.5f));
+        b.emit(vk::ew_mul);
     } else {
         b.emit(opcode<Op>::value);
     }

@@ -31,7 +31,7 @@ layout(std430, binding = 9) readonly buffer program {
 const uint LEAF = 1u, CONST = 2u, NEG = 3u, EXP = 4u, LOG = 5u, SQRT = 6u, TANH = 7u, ABS = 8u, SIGMOID = 9u,
            RELU = 10u, POW_CONST = 11u, CLAMP = 12u, ADD = 13u, SUB = 14u, MUL = 15u, DIV = 16u, MAXIMUM = 17u,
            MINIMUM = 18u, POW = 19u, LT = 20u, LE = 21u, GT = 22u, GE = 23u, EQ = 24u, NE = 25u, WHERE = 26u,
-           SQUARE = 27u, RECIPROCAL = 28u, SIGN = 29u;
+           SQUARE = 27u, RECIPROCAL = 28u, SIGN = 29u, ERF = 30u;
 
 layout(push_constant) uniform push {
     uint out_offset;
@@ -147,6 +147,13 @@ void main() {
                 case CLAMP: r = isnan(x) ? x : min(max(x, prog.consts[arg]), prog.consts[arg + 1u]); break;
                 case SQUARE: r = x * x; break;
                 case RECIPROCAL: r = 1.0 / x; break;
+                case ERF: {  // Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below float rounding
+                    float t = 1.0 / (1.0 + 0.3275911 * abs(x));
+                    float y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t +
+                                     0.254829592) * t * exp(-x * x);
+                    r = x < 0.0 ? -y : y;
+                    break;
+                }
                 default: r = x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x); break;  // sign keeps 0, -0, NaN
             }
             st[sp - 1] = r;
