@@ -64,17 +64,12 @@ static std::pair<double, double> evaluate(const model_t& model, const data::tabl
     return {loss_sum / double(t.rows()), double(correct) / double(t.rows())};
 }
 
-static data::table as_table(const data::image_dataset& d) {
-    std::vector<float> px(d.images.values.begin(), d.images.values.end());
-    std::vector<std::int64_t> labels(d.labels.values.begin(), d.labels.values.end());
-    return data::table::from_features(std::move(px), pixels, std::move(labels));
-}
 
 int main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     const int max_epochs = argc > 2 ? std::atoi(argv[2]) : 3;
-    auto [train, val] = data::train_test_split(as_table(data::load_mnist(dir, "train")), 1.0 / 12, 3, true);
-    const auto test = as_table(data::load_mnist(dir, "t10k"));
+    auto [train, val] = data::train_test_split(data::as_table(data::load_mnist(dir, "train")), 1.0 / 12, 3, true);
+    const auto test = data::as_table(data::load_mnist(dir, "t10k"));
     std::printf("Fashion-MNIST: %zu train, %zu validation, %zu test images\n", train.rows(), val.rows(), test.rows());
 
     manual_seed(0);

@@ -35,12 +35,6 @@ using cnn = nn::sequential<nn::conv2d<1, 32, 3, 1, 1>, nn::relu, nn::max_pool2d<
 
 constexpr float pixel_mean = 0.2860f, pixel_std = 0.3530f;  // Fashion-MNIST training set statistics
 
-/// The images as a table of pixel bytes, one row per image (the loader batches and shuffles it).
-static data::table as_table(const data::image_dataset& d) {
-    std::vector<float> px(d.images.values.begin(), d.images.values.end());
-    std::vector<std::int64_t> labels(d.labels.values.begin(), d.labels.values.end());
-    return data::table::from_features(std::move(px), pixels, std::move(labels));
-}
 
 /// ToTensor + (training only: augmentation) + Normalize, into an [B, 1, 28, 28] batch.
 static void prepare(const tensor<float, shape<B, pixels>>& raw, std::size_t valid, bool train, generator& g,
@@ -72,8 +66,8 @@ int main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     const int epochs = argc > 2 ? std::atoi(argv[2]) : 3;
     const std::string export_path = argc > 3 ? argv[3] : "";
-    const auto train = as_table(data::load_mnist(dir, "train"));
-    const auto test = as_table(data::load_mnist(dir, "t10k"));
+    const auto train = data::as_table(data::load_mnist(dir, "train"));
+    const auto test = data::as_table(data::load_mnist(dir, "t10k"));
     std::printf("Fashion-MNIST: %zu training, %zu test images\n", train.rows(), test.rows());
 
     manual_seed(0);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "csv.hpp"
 
 namespace kiln::data {
 
@@ -122,6 +123,14 @@ inline image_dataset load_mnist(const std::string& dir, const std::string& prefi
             fail("[idx] %s: label %u at offset %zu is not below %u classes", lp.c_str(), unsigned(d.labels.values[i]),
                  8 + i, classes);
     return d;
+}
+
+/// The images as a table of pixel values (one row per image) with their labels, so the
+/// table tools (split, loader with shuffling and padded last batches) work on image sets too.
+inline table as_table(const image_dataset& d) {
+    std::vector<float> px(d.images.values.begin(), d.images.values.end());
+    std::vector<std::int64_t> labels(d.labels.values.begin(), d.labels.values.end());
+    return table::from_features(std::move(px), d.images.item_size(), std::move(labels));
 }
 
 }  // namespace kiln::data

@@ -119,13 +119,13 @@ void lower(const unary_expr<Op, E>& n, program_builder& b, const axis_map& m) {
     if constexpr (requires { n.op.p; }) {  // pow with a scalar exponent
         b.emit(vk::ew_pow_const, b.constant(float(n.op.p)));
     } else if constexpr (requires { n.op.lo; }) {  // clamp: two consecutive constants
-        const std::uint32_t lo = b.constant(float(n.op.lo));
-        if (lo + 1 != b.n_consts || b.n_consts >= vk::ew_program::max_consts || true) {
-            b.p.consts[b.n_consts] = float(n.op.lo);
-            b.p.consts[b.n_consts + 1] = float(n.op.hi);
-            b.emit(vk::ew_clamp, b.n_consts);
-            b.n_consts += 2;
-        }
+        if (b.n_consts + 2 > vk::ew_program::max_consts)
+            fail("[vulkan] expression has more than %u distinct constants: evaluate part of it first with eval()",
+                 vk::ew_program::max_consts);
+        b.p.consts[b.n_consts] = float(n.op.lo);
+        b.p.consts[b.n_consts + 1] = float(n.op.hi);
+        b.emit(vk::ew_clamp, b.n_consts);
+        b.n_consts += 2;
     } else if constexpr (requires { n.op.slope; }) {  // leaky_relu: x > 0 ? x : slope * x
         b.emit(vk::ew_const, b.constant(0.0f));
         b.emit(vk::ew_gt);
