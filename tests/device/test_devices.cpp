@@ -3,6 +3,7 @@
 #include <kiln/autodiff/ops.hpp>
 #include <kiln/loss/loss.hpp>
 #include <kiln/nn/attention.hpp>
+#include <kiln/nn/conv.hpp>
 #include <kiln/nn/norm.hpp>
 #include <kiln/nn/activation.hpp>
 #include <kiln/nn/sequential.hpp>
@@ -10,6 +11,9 @@
 #include <kiln/vulkan.hpp>
 
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
 
 using namespace kiln;
 
@@ -193,4 +197,75 @@ TEST_F(Devices, EveryOpsGradientAgrees) {
         return to<cpu>(concat<0>(reshape<24>(x.grad()), reshape<24>(p.grad()), r.grad()));
     };
     same_on_devices(grads, 2e-4, "every op");
+}
+
+TEST_F(Devices, ConvolutionAndPoolingAgree) {
+    // Strided, padded, dilated convolution: output, and the gradients of input, weight and bias.
+    auto xa = wave<shape<2, 3, 9, 8>>(2.4);
+    auto conv = [&]<class D>() {
+        manual_seed(5);
+        nn::conv2d<3, 4, 3, 2, 1, 2, D> c;
+        param<float, shape<2, 3, 9, 8>, D> x(to<D>(xa));
+        auto y = c.forward(x);
+        using YS = shape_of_t<decltype(y)>;
+        static_assert(std::is_same_v<YS, shape<2, 4, 4, 3>>);
+        backward(y, to<D>(wave<YS>(2.5)));
+        return to<cpu>(concat<0>(reshape<96>(y.value()), reshape<432>(x.grad()), reshape<108>(c.weight.grad()),
+                                 c.bias.grad()));
+    };
+    same_on_devices(conv, 1e-4, "conv2d stride 2 pad 1 dilation 2");
+
+    // Pooling with overlapping windows and padding, and ties (values rounded to tenths): the
+    // max's gradient must reach the same (first) winner on both devices.
+    auto pa = eval(wave<shape<2, 3, 7, 7>>(2.6) * 10.f);
+    for (std::size_t i = 0; i < decltype(pa)::size; ++i) pa[i] = std::round(pa[i]) / 10.f;
+    auto pools = [&]<class D>() {
+        param<float, shape<2, 3, 7, 7>, D> x(to<D>(pa));
+        auto m = nn::max_pool2d<3, 2, 1>{}.forward(x);
+        auto a = nn::avg_pool2d<3, 2, 1>{}.forward(x);
+        auto e = nn::avg_pool2d<2, 2, 1, false>{}.forward(x);
+        using MS = shape_of_t<decltype(m)>;
+        using ES = shape_of_t<decltype(e)>;
+        auto l = sum(m * to<D>(wave<MS>(2.7))) + sum(a * to<D>(wave<MS>(2.8))) + sum(e * to<D>(wave<ES>(2.9)));
+        backward(l);
+        return to<cpu>(concat<0>(reshape<MS::size>(m.value()), reshape<MS::size>(a.value()),
+                                 reshape<ES::size>(e.value()), reshape<294>(x.grad())));
+    };
+    same_on_devices(pools, 1e-5, "max / avg pooling");
+
+    // A NaN wins its window; -inf windows keep -inf.
+    auto na = wave<shape<1, 1, 4, 4>>(3.0);
+    na[5] = std::numeric_limits<float>::quiet_NaN();
+    na[10] = na[11] = na[14] = na[15] = -std::numeric_limits<float>::infinity();
+    auto m_cpu = to<cpu>(eval(nn::max_pool2d<2>{}.forward(na)));
+    auto m_vk = to<cpu>(eval(nn::max_pool2d<2>{}.forward(to<vulkan>(na))));
+    EXPECT_TRUE(std::isnan(m_cpu[0]) && std::isnan(m_vk[0]));
+    EXPECT_EQ(m_vk[3], -std::numeric_limits<float>::infinity());
+    EXPECT_EQ(m_vk[1], m_cpu[1]);
+    EXPECT_EQ(m_vk[2], m_cpu[2]);
+}
+
+TEST_F(Devices, ConvNetTrainingStepsAgree) {
+    auto xa = wave<shape<4, 3, 8, 8>>(3.1);
+    tensor<int, shape<4>> labels{0, 2, 1, 2};
+    auto train = [&]<class D>() {
+        manual_seed(13);
+        nn::sequential<nn::conv2d<3, 6, 3, 1, 1, 1, D>, nn::relu, nn::max_pool2d<2>, nn::conv2d<6, 8, 3, 1, 1, 1, D>,
+                       nn::relu, nn::avg_pool2d<2>, nn::flatten<>, nn::linear<32, 3, D>>
+            model;
+        auto opt = optim::adam(model, {.lr = 1e-2});
+        const auto x = to<D>(xa);
+        float last = 0;
+        for (int step = 0; step < 4; ++step) {
+            auto out = model(x);
+            auto l = loss::cross_entropy(out, labels);
+            opt.zero_grad();
+            backward(l);
+            opt.step();
+            last = l.value().item();
+        }
+        return to<cpu>(concat<0>(reshape<162>(model.head.weight.value()), model.head.bias.value(),
+                                 to<D>(tensor<float, shape<1>>{last})));
+    };
+    same_on_devices(train, 2e-4, "conv net, 4 Adam steps");
 }

@@ -97,12 +97,15 @@ struct device_ops<cpu> {
         cpu_kernels::conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), static_cast<T*>(nullptr),
                                             workspace<T>(cpu_kernels::conv2d_workspace_size(g)), exec::default_pool());
     }
+    /// max_pool2d_forward records each winner's index in `argmax` for the backward pass.
+    static constexpr bool max_pool_keeps_argmax = true;
     template <class X, class Y>
     static void max_pool2d_forward(const cpu_kernels::pool2d_geometry& g, const X& x, Y& y, std::int32_t* argmax) {
         cpu_kernels::max_pool2d_forward(g, x.data(), y.data(), argmax, exec::default_pool());
     }
-    template <class G, class DX>
-    static void max_pool2d_backward(const cpu_kernels::pool2d_geometry& g, const G& dy, const std::int32_t* argmax, DX& dx) {
+    template <class X, class G, class DX>
+    static void max_pool2d_backward(const cpu_kernels::pool2d_geometry& g, const X&, const G& dy,
+                                    const std::int32_t* argmax, DX& dx) {
         cpu_kernels::max_pool2d_backward(g, dy.data(), argmax, dx.data(), exec::default_pool());
     }
     template <class X, class Y>

@@ -12,6 +12,7 @@
 
 #include "context.hpp"
 #include "spirv/arg_reduce.hpp"
+#include "spirv/conv.hpp"
 #include "spirv/copy.hpp"
 #include "spirv/elementwise.hpp"
 #include "spirv/fill.hpp"
@@ -91,12 +92,18 @@ struct fill_push {  // fill.comp
 };
 static_assert(offsetof(fill_push, a) == 20 && sizeof(fill_push) == 28, "fill_push must match fill.comp");
 
+struct conv_push {  // conv.comp
+    std::uint32_t N, C, H, W, R, S, sh, sw, ph, pw, dh, dw, P, Q, include_pad, total;
+};
+static_assert(offsetof(conv_push, P) == 48 && sizeof(conv_push) == 64, "conv_push must match conv.comp");
+
 inline const shader_info elementwise_shader{"elementwise", spirv::elementwise, sizeof(spirv::elementwise), 10, sizeof(ew_push)};
 inline const shader_info reduce_shader{"reduce", spirv::reduce, sizeof(spirv::reduce), 2, sizeof(reduce_push)};
 inline const shader_info arg_reduce_shader{"arg_reduce", spirv::arg_reduce, sizeof(spirv::arg_reduce), 2, sizeof(reduce_push)};
 inline const shader_info gemm_shader{"gemm", spirv::gemm, sizeof(spirv::gemm), 3, sizeof(gemm_push)};
 inline const shader_info copy_shader{"copy", spirv::copy, sizeof(spirv::copy), 2, sizeof(copy_push)};
 inline const shader_info fill_shader{"fill", spirv::fill, sizeof(spirv::fill), 1, sizeof(fill_push)};
+inline const shader_info conv_shader{"conv", spirv::conv, sizeof(spirv::conv), 3, sizeof(conv_push)};
 
 // --- Helpers ------------------------------------------------------------------------------
 inline binding bind(const device_buffer& b, bool write) {
@@ -412,6 +419,53 @@ inline void random_uniform(device_buffer& out, std::size_t offset, std::size_t n
 /// Normal samples (Box-Muller on the same counter-based stream).
 inline void random_normal(device_buffer& out, std::size_t offset, std::size_t n, std::uint64_t seed, float mean, float stddev) {
     detail::fill_impl(out, offset, n, 2, seed, mean, stddev, "random_normal");
+}
+
+/// Geometry of a convolution or pooling window over NCHW planes (conv.comp's push block): N
+/// images of C channels of H x W, an R x S window with strides, zero padding and dilation per
+/// axis, P x Q outputs; include_pad picks average pooling's divisor.
+struct window_geometry {
+    std::size_t N, C, H, W, R, S, sh, sw, ph, pw, dh, dw, P, Q;
+    bool include_pad = true;
+};
+
+/// The modes of conv.comp (see the shader for what each computes).
+enum class window_op : std::uint32_t { im2col, col2im, max_pool, max_pool_vjp, avg_pool, avg_pool_vjp };
+
+/// Records one conv.comp dispatch: `a` (and `b` for max_pool_vjp) in, `out` written. The element
+/// counts of every operand are checked against the geometry.
+inline void window_kernel(window_op op, const window_geometry& g, const device_buffer& a, const device_buffer* b, device_buffer& out) {
+    using namespace detail;
+    const char* name = op == window_op::im2col ? "im2col" : op == window_op::col2im ? "col2im"
+                     : op == window_op::max_pool ? "max_pool2d" : op == window_op::max_pool_vjp ? "max_pool2d backward"
+                     : op == window_op::avg_pool ? "avg_pool2d" : "avg_pool2d backward";
+    if (g.R == 0 || g.S == 0 || g.sh == 0 || g.sw == 0 || g.dh == 0 || g.dw == 0)
+        fail("[vulkan] %s: window %zux%zu, stride %zux%zu and dilation %zux%zu must be nonzero", name, g.R, g.S, g.sh, g.sw, g.dh, g.dw);
+    const std::size_t image = g.N * g.C * g.H * g.W, pooled = g.N * g.C * g.P * g.Q, col = g.C * g.R * g.S * g.N * g.P * g.Q;
+    std::size_t in = 0, total = 0;
+    switch (op) {
+        case window_op::im2col: in = image, total = col; break;
+        case window_op::col2im: in = col, total = image; break;
+        case window_op::max_pool: case window_op::avg_pool: in = image, total = pooled; break;
+        case window_op::max_pool_vjp: in = image, total = image; break;
+        case window_op::avg_pool_vjp: in = pooled, total = image; break;
+    }
+    if (total == 0) return;
+    if (in) check_floats(a, 0, in - 1, name, "the input");
+    if (op == window_op::max_pool_vjp) {
+        if (!b) fail("[vulkan] %s: the output gradient is missing", name);
+        if (pooled) check_floats(*b, 0, pooled - 1, name, "the output gradient");
+    }
+    check_floats(out, 0, total - 1, name, "the output");
+    if (same_memory(a, out) || (b && same_memory(*b, out))) fail("[vulkan] %s: the output must not share memory with an input", name);
+    conv_push pc{u32(g.N, "N", name), u32(g.C, "C", name), u32(g.H, "H", name), u32(g.W, "W", name), u32(g.R, "R", name),
+                 u32(g.S, "S", name), u32(g.sh, "stride", name), u32(g.sw, "stride", name), u32(g.ph, "padding", name),
+                 u32(g.pw, "padding", name), u32(g.dh, "dilation", name), u32(g.dw, "dilation", name), u32(g.P, "P", name),
+                 u32(g.Q, "Q", name), g.include_pad ? 1u : 0u, u32(std::max(total, in), "size", name)};
+    pc.total = static_cast<std::uint32_t>(total);
+    binding bd[3] = {bind(a, false), b ? bind(*b, false) : bind(a, false), bind(out, true)};
+    if (!b) bd[1].tracked = false;
+    context::instance().recorder().dispatch(conv_shader, {static_cast<std::uint32_t>(op)}, bd, 3, &pc, groups_for(total));
 }
 
 }  // namespace kiln::vk

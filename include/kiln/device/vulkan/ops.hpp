@@ -2,6 +2,7 @@
 // recorded into the runtime's command stream; only transfers to the host synchronise.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -50,6 +51,71 @@ struct device_ops<vulkan> {
         }
         vk::strided_copy(in.buffer(), in_base, in_strides, out.buffer(), out_base, out_strides, extents, rank);
     }
+    // Convolution (im2col + the GEMM) and pooling, NCHW. `G` is the conv/pool geometry the ops
+    // pass (cpu_kernels::conv2d_geometry / pool2d_geometry: the fields are the same everywhere).
+    template <class G>
+    static vk::window_geometry window(const G& g, bool include_pad = true) {
+        return {g.N, g.C, g.H, g.W, g.R, g.S, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.P, g.Q, include_pad};
+    }
+    /// y[n] = w [K, CRS] x col[:, n] (+ b): col = im2col(x) as [CRS, N*P*Q], one batched GEMM
+    /// over the images, starting from the broadcast bias (beta = 1).
+    template <class G, class X, class W, class B, class Y>
+    static void conv2d_forward(const G& g, const X& x, const W& w, const B* b, Y& y) {
+        const std::size_t crs = g.C * g.R * g.S, pq = g.P * g.Q, npq = g.N * pq;
+        if (g.N * g.K * pq == 0) return;
+        vk::device_buffer col(std::max<std::size_t>(crs * npq, 1) * sizeof(float));
+        vk::window_kernel(vk::window_op::im2col, window(g), x.buffer(), nullptr, col);
+        if (b) {  // y[n, k, pq] = b[k]
+            const std::uint32_t in_strides[3] = {0, 1, 0}, out_strides[3] = {std::uint32_t(g.K * pq), std::uint32_t(pq), 1},
+                                extents[3] = {std::uint32_t(g.N), std::uint32_t(g.K), std::uint32_t(pq)};
+            vk::strided_copy(b->buffer(), 0, in_strides, y.buffer(), 0, out_strides, extents, 3);
+        }
+        vk::gemm(false, false, g.K, pq, crs, 1.0f, w.buffer(), 0, crs, 0, col, 0, npq, pq, b ? 1.0f : 0.0f, y.buffer(), 0, pq,
+                 g.K * pq, g.N);
+    }
+    /// dx = col2im(w^T x dy[n]) with the column gradients of all images in one [CRS, N*P*Q] buffer.
+    template <class G, class DY, class W, class DX>
+    static void conv2d_backward_data(const G& g, const DY& dy, const W& w, DX& dx) {
+        const std::size_t crs = g.C * g.R * g.S, pq = g.P * g.Q, npq = g.N * pq;
+        if (g.N * g.C * g.H * g.W == 0) return;
+        vk::device_buffer col(std::max<std::size_t>(crs * npq, 1) * sizeof(float));
+        vk::gemm(true, false, crs, pq, g.K, 1.0f, w.buffer(), 0, crs, 0, dy.buffer(), 0, pq, g.K * pq, 0.0f, col, 0, npq, pq,
+                 g.N);
+        vk::window_kernel(vk::window_op::col2im, window(g), col, nullptr, dx.buffer());
+    }
+    /// dw [K, CRS] = dy as [K, N*P*Q] x im2col(x)^T: one GEMM whose inner dimension runs over all images.
+    template <class G, class X, class DY, class DW>
+    static void conv2d_backward_weight(const G& g, const X& x, const DY& dy, DW& dw) {
+        const std::size_t crs = g.C * g.R * g.S, pq = g.P * g.Q, npq = g.N * pq;
+        if (g.K * crs == 0) return;
+        vk::device_buffer col(std::max<std::size_t>(crs * npq, 1) * sizeof(float));
+        vk::device_buffer dyt(std::max<std::size_t>(g.K * npq, 1) * sizeof(float));
+        vk::window_kernel(vk::window_op::im2col, window(g), x.buffer(), nullptr, col);
+        const std::uint32_t in_strides[3] = {std::uint32_t(pq), std::uint32_t(g.K * pq), 1},
+                            out_strides[3] = {std::uint32_t(npq), std::uint32_t(pq), 1},
+                            extents[3] = {std::uint32_t(g.K), std::uint32_t(g.N), std::uint32_t(pq)};
+        vk::strided_copy(dy.buffer(), 0, in_strides, dyt, 0, out_strides, extents, 3);  // [N, K, PQ] -> [K, N, PQ]
+        vk::gemm(false, true, g.K, crs, npq, 1.0f, dyt, 0, npq, 0, col, 0, npq, 0, 0.0f, dw.buffer(), 0, crs, 0, 1);
+    }
+    /// The winners are found again from x in the backward pass (no index buffer to keep).
+    static constexpr bool max_pool_keeps_argmax = false;
+    template <class G, class X, class Y>
+    static void max_pool2d_forward(const G& g, const X& x, Y& y, std::int32_t*) {
+        vk::window_kernel(vk::window_op::max_pool, window(g), x.buffer(), nullptr, y.buffer());
+    }
+    template <class G, class X, class DY, class DX>
+    static void max_pool2d_backward(const G& g, const X& x, const DY& dy, const std::int32_t*, DX& dx) {
+        vk::window_kernel(vk::window_op::max_pool_vjp, window(g), x.buffer(), &dy.buffer(), dx.buffer());
+    }
+    template <class G, class X, class Y>
+    static void avg_pool2d_forward(const G& g, const X& x, Y& y, bool include_pad) {
+        vk::window_kernel(vk::window_op::avg_pool, window(g, include_pad), x.buffer(), nullptr, y.buffer());
+    }
+    template <class G, class DY, class DX>
+    static void avg_pool2d_backward(const G& g, const DY& dy, DX& dx, bool include_pad) {
+        vk::window_kernel(vk::window_op::avg_pool_vjp, window(g, include_pad), dy.buffer(), nullptr, dx.buffer());
+    }
+
     /// A device copy of a host tensor.
     template <class T, class S, class St>
     static tensor<T, S, vulkan> from_host(const tensor<T, S, cpu, St>& h) {

@@ -15,7 +15,7 @@ namespace kiln {
 
 namespace detail {
 template <class D>
-concept has_conv_kernels = requires { &device_ops<D>::template workspace<float>; };
+concept has_conv_kernels = requires { device_ops<D>::max_pool_keeps_argmax; };
 
 constexpr std::size_t conv_out(std::size_t in, std::size_t k, std::size_t stride, std::size_t pad, std::size_t dil) {
     return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
@@ -104,20 +104,27 @@ struct pool2d_op {
         const auto& xv = detail::materialize(x);
         tensor<value_of_t<X>, out_shape<XS>, D> y(uninitialized);
         if constexpr (Max) {
-            argmax->resize(out_shape<XS>::size);
-            device_ops<D>::max_pool2d_forward(geometry<XS>(), xv, y, argmax->data());
+            // A device that keeps the winners' indices gets a buffer for them; one that does not
+            // finds them again from x in the backward pass.
+            std::int32_t* idx = nullptr;
+            if constexpr (device_ops<D>::max_pool_keeps_argmax) {
+                argmax->resize(out_shape<XS>::size);
+                idx = argmax->data();
+            }
+            device_ops<D>::max_pool2d_forward(geometry<XS>(), xv, y, idx);
         } else {
             device_ops<D>::avg_pool2d_forward(geometry<XS>(), xv, y, IncludePad);
         }
         return y;
     }
     template <std::size_t, class G, class Y, class X>
-    auto vjp(const G& g, const Y&, const X&) const {
+    auto vjp(const G& g, const Y&, const X& x) const {
         using XS = shape_of_t<X>;
         using D = device_of_t<X>;
         tensor<value_of_t<X>, XS, D> dx(uninitialized);
         if constexpr (Max)
-            device_ops<D>::max_pool2d_backward(geometry<XS>(), detail::materialize(g), argmax->data(), dx);
+            device_ops<D>::max_pool2d_backward(geometry<XS>(), detail::materialize(x), detail::materialize(g),
+                                               argmax->data(), dx);
         else
             device_ops<D>::avg_pool2d_backward(geometry<XS>(), detail::materialize(g), dx, IncludePad);
         return dx;
