@@ -122,8 +122,10 @@ std::vector<slot> model_slots(Model& m) {
 
 template <class Opt>
 void add_optimizer_slots(std::vector<slot>& out, Opt& opt) {
-    opt.visit_state([&](const std::string& name, float* data, std::size_t n) {
+    // Device state comes as a host copy with its copy-back, run after a load like the model's.
+    opt.visit_state([&](const std::string& name, float* data, std::size_t n, std::function<void()> write_back) {
         out.push_back(slot{"optimizer." + name, "F32", {std::uint64_t(n)}, data, n, sizeof(float), "optimizer", nullptr});
+        out.back().write_back = std::move(write_back);
     });
 }
 

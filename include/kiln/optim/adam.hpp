@@ -109,10 +109,10 @@ public:
     /// "exp_avg.<param>", "exp_avg_sq.<param>", "max_exp_avg_sq.<param>" (amsgrad), "step".
     template <class F>
     void visit_state(F&& f) {
-        visit_buffer("exp_avg", exp_avg_, f);
-        visit_buffer("exp_avg_sq", exp_avg_sq_, f);
-        if (o_.amsgrad) visit_buffer("max_exp_avg_sq", max_exp_avg_sq_, f);
-        f(std::string("step"), &step_, std::size_t(1));
+        visit_buffer("exp_avg", 0, exp_avg_, f);
+        visit_buffer("exp_avg_sq", 1, exp_avg_sq_, f);
+        if (o_.amsgrad) visit_buffer("max_exp_avg_sq", 2, max_exp_avg_sq_, f);
+        visit_step(f);
     }
 
 protected:

@@ -7,7 +7,8 @@
 // The total norm is the norm of all gradients taken together (norm_type 2 by default; any
 // p > 0, 0 (count of non-zeros) and infinity (largest magnitude) work). When it exceeds
 // max_norm every gradient is scaled by max_norm / (total + 1e-6); the total before clipping is
-// returned. With error_if_nonfinite, a NaN or infinite total is reported instead of spreading
+// returned. Gradients on a device (Vulkan) are reduced and scaled there; each one's part of the
+// norm is read back (a sync point per tensor). With error_if_nonfinite, a NaN or infinite total is reported instead of spreading
 // NaN through the gradients.
 #pragma once
 
@@ -26,17 +27,23 @@ namespace detail {
 template <class X>
 concept has_slots = requires(X& x) { x.slots(); };
 
-/// Calls f(float* grad, std::size_t n) for every gradient of a model or an optimizer.
-template <class X, class F>
-void for_each_grad(X& x, F&& f) {
+/// Calls host(float* grad, std::size_t n) for every gradient on the CPU, and device(part,
+/// scale) for every gradient elsewhere, with part(p) = grad_norm_part of order p and
+/// scale(coef) = grad *= coef, both run on the gradient's device.
+template <class X, class H, class Dv>
+void for_each_grad(X& x, H&& host, Dv&& device) {
     if constexpr (has_slots<X>) {
-        for (const auto& s : x.slots()) f(s.grad, s.size);
+        for (const auto& s : x.slots()) host(s.grad, s.size);
+        for (const auto& d : x.device_slots()) device(d.grad_norm_part, d.scale_grad);
     } else {
         nn::visit_parameters(x, [&](const std::string&, auto& p) {
             using P = std::remove_cvref_t<decltype(p)>;
-            static_assert(std::is_same_v<typename P::value_type, float> && std::is_same_v<typename P::device_type, cpu>,
-                          "[clip_grad_norm] gradients must be float tensors on the CPU");
-            f(p.grad().data(), P::shape_type::size);
+            static_assert(std::is_same_v<typename P::value_type, float>, "[clip_grad_norm] gradients must be float tensors");
+            if constexpr (std::is_same_v<typename P::device_type, cpu>)
+                host(p.grad().data(), P::shape_type::size);
+            else
+                device([&p](double norm_type) { return grad_norm_part(p.grad(), norm_type); },
+                       [&p](float coef) { p.grad() = p.grad() * coef; });
         });
     }
 }
@@ -72,6 +79,15 @@ float clip_grad_norm(X& x, double max_norm, double norm_type = 2, bool error_if_
     if (!(norm_type >= 0)) fail("[clip_grad_norm] invalid norm_type %g", norm_type);
     double acc = 0;
     bool saw_nan = false;  // the largest magnitude of a NaN is NaN (fmax would skip it)
+    auto device_part = [&](const auto& part, const auto&) {
+        const double v = part(norm_type);
+        if (norm_type == inf) {
+            acc = std::fmax(acc, v);
+            saw_nan |= std::isnan(v);
+        } else {
+            acc += v;
+        }
+    };
     detail::for_each_grad(x, [&](const float* g, std::size_t n) {
         if (norm_type == 2) {
             acc += detail::sum_of_squares(g, n);
@@ -87,7 +103,7 @@ float clip_grad_norm(X& x, double max_norm, double norm_type = 2, bool error_if_
         } else {
             for (std::size_t i = 0; i < n; ++i) acc += std::pow(std::fabs(double(g[i])), norm_type);
         }
-    });
+    }, device_part);
     double total_d = saw_nan ? std::numeric_limits<double>::quiet_NaN() : acc;
     if (norm_type == 2)
         total_d = std::sqrt(acc);
@@ -105,7 +121,7 @@ float clip_grad_norm(X& x, double max_norm, double norm_type = 2, bool error_if_
                 using V = decltype(z);
                 detail::lane_store(p + i, detail::lane_load<V>(p + i) * V(coef));
             });
-        });
+        }, [&](const auto&, const auto& scale) { scale(coef); });
     }
     return total;
 }

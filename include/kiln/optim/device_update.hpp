@@ -11,6 +11,7 @@
 
 #include "../core/tensor.hpp"
 #include "../ops/primitive/binary.hpp"
+#include "../ops/primitive/reduce.hpp"
 #include "../ops/primitive/unary.hpp"
 #include "../ops/primitive/where.hpp"
 
@@ -29,12 +30,35 @@ struct rule_params {
     bool decoupled = false, amsgrad = false;
 };
 
+/// Receives one state array as a host copy: its data, length, and the closure that copies the
+/// host data back to the device (call it after writing, e.g. when restoring a checkpoint).
+using state_visitor = std::function<void(float* data, std::size_t n, std::function<void()> write_back)>;
+
 /// A device parameter with its state, updated through type-erased closures built once.
 struct device_slot {
     std::string name;
     std::function<void(const rule_params&)> step;
     std::function<void()> zero_grad;
+    /// State array `which` (0: momentum / exp_avg, 1: exp_avg_sq, 2: max_exp_avg_sq), created
+    /// as zeros when no step has made it yet, downloaded and handed to the visitor.
+    std::function<void(int which, const state_visitor&)> visit_state;
+    /// This gradient's part of a total norm of order p (see grad_norm_part), one sync.
+    std::function<double(double p)> grad_norm_part;
+    /// grad *= coef on the device.
+    std::function<void(float coef)> scale_grad;
 };
+
+/// The part of a gradient's norm of order p that adds up across tensors: the sum of |g|^p (the
+/// count of non-zeros for p = 0), or the largest |g| for p = inf (NaN when any element is NaN).
+/// Computed on the gradient's device; reading the result is a sync point.
+template <class G>
+double grad_norm_part(const G& g, double p) {
+    if (p == 2) return double(sum(g * g).item());
+    if (p == 1) return double(sum(abs(g)).item());
+    if (p == 0) return double(sum(where(g != 0.f, 1.f, 0.f)).item());
+    if (std::isinf(p)) return double(max(abs(g)).item());
+    return double(sum(pow(abs(g), float(p))).item());
+}
 
 template <class P>
 device_slot make_device_slot(const std::string& name, P& p) {
@@ -46,6 +70,18 @@ device_slot make_device_slot(const std::string& name, P& p) {
     device_slot d;
     d.name = name;
     d.zero_grad = [&p] { p.zero_grad(); };
+    d.grad_norm_part = [&p](double norm_type) { return grad_norm_part(p.grad(), norm_type); };
+    d.scale_grad = [&p](float coef) { p.grad() = p.grad() * coef; };
+    d.visit_state = [st](int which, const state_visitor& f) {
+        std::optional<T>& s = which == 0 ? st->s1 : which == 1 ? st->s2 : st->s3;
+        if (!s) s.emplace();
+        using H = tensor<float, typename T::shape_type, cpu>;
+        auto host = std::make_shared<H>(to<cpu>(*s));
+        f(host->data(), T::size, [st, which, host] {
+            std::optional<T>& t = which == 0 ? st->s1 : which == 1 ? st->s2 : st->s3;
+            *t = to<typename T::device_type>(*host);
+        });
+    };
     d.step = [&p, st](const rule_params& r) {
         auto& w = p.value();
         const T g = r.maximize ? T(-p.grad()) : T(p.grad());

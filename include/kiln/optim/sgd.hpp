@@ -6,18 +6,24 @@
 //   for (...) { opt.zero_grad(); kiln::backward(loss(model, x, y)); opt.step(); }
 //
 // The optimizer keeps raw pointers into the model's parameters: the model must outlive the
-// optimizer and must not be moved or copied while it is in use. Only float parameters on the
-// CPU are supported. A parameter that the model visits twice (tied weights) is updated once,
-// under the first name.
+// optimizer and must not be moved or copied while it is in use. Float parameters only: on the
+// CPU they are updated by SIMD lane loops, on a device (Vulkan) by fused device expressions
+// with their state kept there (device_update.hpp). A parameter that the model visits twice
+// (tied weights) is updated once, under the first name.
 //
 // State: visit_state(f) calls f(std::string name, float* data, std::size_t n) for every state
 // array ("momentum_buffer.fc1.weight", ...) and for the step counter ("step", n = 1, a float
 // as in torch). The pointers are writable, so the same call serves to save and to restore.
+// The state of parameters on another device (Vulkan) is visited through a host copy: with the
+// three-argument f, whatever f writes there is copied back to the device when f returns; an f
+// that also takes a fourth argument, std::function<void()> write_back, gets that copy-back to
+// call later instead (empty for host arrays), and the host copy lives as long as write_back.
 #pragma once
 
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -149,10 +155,28 @@ protected:
     explicit optimizer_base(Model& m, double lr) : lr_(lr) {
         slots_ = collect_slots(m, state_size_, &device_slots_);
     }
-    /// f(name, data, n) for "<kind>.<param name>" over state buffer b, then nothing else.
+    /// f(name, data, n[, write_back]) as visit_state's comment says.
     template <class F>
-    void visit_buffer(const char* kind, float_buffer& b, F& f) {
-        for (auto& s : slots_) f(std::string(kind) + "." + s.name, b.data() + s.offset, s.size);
+    static void visit_one(F& f, const std::string& name, float* data, std::size_t n, std::function<void()> write_back) {
+        if constexpr (std::is_invocable_v<F&, const std::string&, float*, std::size_t, std::function<void()>>) {
+            f(name, data, n, std::move(write_back));
+        } else {
+            f(name, data, n);
+            if (write_back) write_back();
+        }
+    }
+    /// Visits "<kind>.<param name>" over state buffer b and the device parameters' state array `which`.
+    template <class F>
+    void visit_buffer(const char* kind, int which, float_buffer& b, F& f) {
+        for (auto& s : slots_) visit_one(f, std::string(kind) + "." + s.name, b.data() + s.offset, s.size, {});
+        for (auto& d : device_slots_)
+            d.visit_state(which, [&](float* data, std::size_t n, std::function<void()> write_back) {
+                visit_one(f, std::string(kind) + "." + d.name, data, n, std::move(write_back));
+            });
+    }
+    template <class F>
+    void visit_step(F& f) {
+        visit_one(f, "step", &step_, 1, {});
     }
 
     std::vector<param_slot> slots_;
@@ -233,8 +257,8 @@ public:
     /// "momentum_buffer.<param>" for each parameter (when momentum != 0), then "step".
     template <class F>
     void visit_state(F&& f) {
-        if (o_.momentum != 0) visit_buffer("momentum_buffer", momentum_, f);
-        f(std::string("step"), &step_, std::size_t(1));
+        if (o_.momentum != 0) visit_buffer("momentum_buffer", 0, momentum_, f);
+        visit_step(f);
     }
 
 private:
