@@ -490,4 +490,83 @@ TEST(Pool2d, NanAndInfinity) {
     EXPECT_EQ(am[1], 6);   // NaN wins; a later NaN replaces an earlier one (torch's rule)
 }
 
+
+// The 2x2 / stride-2 / no-padding fast path against the generic tap kernel (called directly)
+// and the generic scatter backward, bit for bit: odd sizes (the last row / column unused),
+// ties, -0, infinities and NaNs anywhere (several in one window), dy with -0 and NaN, and the
+// forward without argmax.
+template <class T>
+void pool_2x2_matches_generic(std::size_t H, std::size_t W, std::uint32_t seed) {
+    const auto g = pgeom(2, 3, H, W, 2, 2, 0, 0, 0, 0, 1, 1, false);
+    SCOPED_TRACE(::testing::Message() << (sizeof(T) == 4 ? "float" : "double") << " HxW=" << H << "x" << W);
+    ASSERT_TRUE(ck::pool_detail::is_2x2_stride2(g));
+    const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+    const T values[] = {-inf, T(-1), T(-0.0), T(0), T(1), T(2), inf, nan};
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> pick(0, 7);
+    std::vector<T> x(g.N * g.C * g.H * g.W), dy(g.N * g.C * g.P * g.Q);
+    for (auto& v : x) v = values[pick(rng)];
+    for (auto& v : dy) v = values[pick(rng)];
+
+    // Generic: the tap kernel plane by plane, then zero-fill and scatter-add.
+    std::vector<T> y_ref = nan_vec<T>(dy.size()), dx_ref(x.size(), T(0));
+    std::vector<std::int32_t> am_ref(dy.size(), 12345);
+    const ck::pool_detail::tap_tables tt(g);
+    for (std::size_t pl = 0; pl < g.N * g.C; ++pl)
+        ck::pool_detail::max_plane(g, tt, x.data() + pl * g.H * g.W, y_ref.data() + pl * g.P * g.Q,
+                                   am_ref.data() + pl * g.P * g.Q);
+    for (std::size_t o = 0; o < dy.size(); ++o)
+        dx_ref[o / (g.P * g.Q) * g.H * g.W + std::size_t(am_ref[o])] += dy[o];
+    std::vector<T> y_naive;
+    std::vector<std::int32_t> am_naive;
+    naive_max_pool(g, x, y_naive, am_naive);
+    EXPECT_TRUE(same_bits(y_ref, y_naive));
+    EXPECT_EQ(am_ref, am_naive);
+
+    for (std::size_t t : {1, 2, 3}) {
+        std::vector<T> y = nan_vec<T>(dy.size()), y2 = nan_vec<T>(dy.size()), dx = nan_vec<T>(x.size());
+        std::vector<std::int32_t> am(dy.size(), 12345);
+        ck::max_pool2d_forward(g, x.data(), y.data(), am.data(), pool(t));
+        ck::max_pool2d_forward(g, x.data(), y2.data(), static_cast<std::int32_t*>(nullptr), pool(t));
+        ck::max_pool2d_backward(g, dy.data(), am.data(), dx.data(), pool(t));
+        EXPECT_TRUE(same_bits(y, y_ref)) << t << " threads: forward";
+        EXPECT_TRUE(same_bits(y2, y_ref)) << t << " threads: forward without argmax";
+        EXPECT_EQ(am, am_ref) << t << " threads: argmax";
+        EXPECT_TRUE(same_bits(dx, dx_ref)) << t << " threads: backward";
+    }
+}
+
+TEST(Pool2d, FastPath2x2MatchesGeneric) {
+    std::uint32_t seed = 10;
+    for (std::size_t H : {2, 3, 8, 9})
+        for (std::size_t W : {2, 3, 17, 32, 33, 70}) {
+            pool_2x2_matches_generic<float>(H, W, seed++);
+            pool_2x2_matches_generic<double>(H, W, seed++);
+        }
+    // Not the fast path: ceil mode with an odd size (a window hangs over the edge), padding.
+    EXPECT_FALSE(ck::pool_detail::is_2x2_stride2(pgeom(1, 1, 5, 5, 2, 2, 0, 0, 0, 0, 1, 1, true)));
+    EXPECT_TRUE(ck::pool_detail::is_2x2_stride2(pgeom(1, 1, 6, 6, 2, 2, 0, 0, 0, 0, 1, 1, true)));
+    EXPECT_FALSE(ck::pool_detail::is_2x2_stride2(pgeom(1, 1, 6, 6, 2, 2, 0, 0, 1, 1, 1, 1, false)));
+    EXPECT_FALSE(ck::pool_detail::is_2x2_stride2(pgeom(1, 1, 6, 6, 2, 2, 1, 1, 0, 0, 1, 1, false)));
+}
+
+TEST(Pool2d, FastPath2x2NanRules) {
+    // One 2x4 plane, two windows: [1, nan; nan, 5] and [3, 3; 3, 3].
+    const auto g = pgeom(1, 1, 2, 4, 2, 2, 0, 0, 0, 0, 1, 1, false);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> x = {1.0f, nan, 3.0f, 3.0f, nan, 5.0f, 3.0f, 3.0f};
+    std::vector<float> y(2), dx(8);
+    std::vector<std::int32_t> am(2);
+    kiln::exec::serial ser;
+    ck::max_pool2d_forward(g, x.data(), y.data(), am.data(), ser);
+    EXPECT_TRUE(std::isnan(y[0]));
+    EXPECT_EQ(am[0], 4);  // the later NaN
+    EXPECT_EQ(y[1], 3.0f);
+    EXPECT_EQ(am[1], 2);  // ties: the first tap
+    const std::vector<float> dy = {-0.0f, 7.0f};
+    ck::max_pool2d_backward(g, dy.data(), am.data(), dx.data(), ser);
+    EXPECT_EQ(dx, (std::vector<float>{0, 0, 7, 0, 0, 0, 0, 0}));
+    EXPECT_FALSE(std::signbit(dx[4]));  // 0 + -0 = +0, as the generic scatter gives
+}
+
 }  // namespace

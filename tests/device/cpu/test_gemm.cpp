@@ -189,6 +189,28 @@ TEST(Gemm, BitIdenticalAcrossThreads) {
     }
 }
 
+// op(B) = B^T is packed by register transposes of 8 (float) / 4 (double) columns with
+// scalar leftovers: every remainder of N against those tiles and the panel width, and of K
+// against the tile height and a K block, with padded (NaN-poisoned) rows of B.
+template <class T>
+void transposed_pack_edges() {
+    for (std::size_t N : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 49, 65})
+        for (std::size_t K : {1, 3, 7, 8, 9, 13, 600})
+            for (bool ta : {false, true}) check<T>({ta, true, 45, N, K, 1.0, 0.0, (N + K) % 3});
+}
+
+TEST(Gemm, TransposedPackEdgesFloat) { transposed_pack_edges<float>(); }
+TEST(Gemm, TransposedPackEdgesDouble) { transposed_pack_edges<double>(); }
+
+// A tall op(B) packed row by row across several panels: N wider than one B block (NC) with a
+// ragged last panel, K longer than one K block; both transposes, against the reference.
+TEST(Gemm, WideBPanels) {
+    for (bool tb : {false, true}) {
+        check<float>({false, tb, 13, 1000, 530, 1.0, 0.0, 1});
+        check<double>({true, tb, 13, 700, 300, 1.0, 1.0, 2});
+    }
+}
+
 TEST(Gemm, RepeatedCallsReuseScratch) {
     // Alternating sizes exercise growing the per-thread packing buffers while keeping results right.
     for (std::size_t n : {20, 90, 40, 130, 33}) check<float>({false, false, n, n + 1, n + 2, 1.0, 0.0, 0}, 3);

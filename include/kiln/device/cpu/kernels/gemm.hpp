@@ -16,6 +16,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <new>
+#include <type_traits>
+
+#if defined(__AVX__) && !defined(KILN_NO_SIMD)
+#include <immintrin.h>
+#endif
 
 #include "kiln/core/simd.hpp"
 #include "kiln/exec/thread_pool.hpp"
@@ -96,6 +101,12 @@ T* b_scratch(std::size_t n) {
 // columns past the matrix edge are zero so the micro-kernel always runs a full tile. Every A
 // micro-panel occupies MR*KC elements.
 
+/// Columns per register transpose tile of pack_b's transposed path (one AVX register's worth;
+/// nr is a multiple of it on every instruction set but the scalar mode, where it is 1).
+template <class T>
+inline constexpr std::size_t transpose_block =
+    blocking<T>::w == 1 ? 1 : std::min<std::size_t>(blocking<T>::nr, 32 / sizeof(T));
+
 template <class T>
 void pack_a(bool trans, const T* A, std::size_t lda, std::size_t i0, std::size_t p0, std::size_t m,
             std::size_t kc, T* dst) {
@@ -120,37 +131,100 @@ void pack_a(bool trans, const T* A, std::size_t lda, std::size_t i0, std::size_t
     }
 }
 
+/// dst[k * ld_dst + c] = src[c * ld_src + k] for c < 8 (float) / 4 (double) and k < kc: a block
+/// of columns of the transposed source, 8x8 (4x4) tiles at a time in registers where AVX is
+/// available. Pure data movement: the values are copied, never touched.
+template <class T>
+inline void transpose_cols(const T* src, std::size_t ld_src, std::size_t kc, T* dst, std::size_t ld_dst) {
+    std::size_t k = 0;
+#if defined(__AVX__) && !defined(KILN_NO_SIMD)
+    if constexpr (std::is_same_v<T, float>) {
+        static_assert(transpose_block<T> == 8);
+        for (; k + 8 <= kc; k += 8) {
+            const float* s = src + k;
+            const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld_src),
+                         r2 = _mm256_loadu_ps(s + 2 * ld_src), r3 = _mm256_loadu_ps(s + 3 * ld_src),
+                         r4 = _mm256_loadu_ps(s + 4 * ld_src), r5 = _mm256_loadu_ps(s + 5 * ld_src),
+                         r6 = _mm256_loadu_ps(s + 6 * ld_src), r7 = _mm256_loadu_ps(s + 7 * ld_src);
+            const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+                         t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+                         t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+                         t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                         u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                         u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                         u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float* d = dst + k * ld_dst;
+            _mm256_storeu_ps(d + 0 * ld_dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(d + 1 * ld_dst, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(d + 2 * ld_dst, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(d + 3 * ld_dst, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(d + 4 * ld_dst, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(d + 5 * ld_dst, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(d + 6 * ld_dst, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(d + 7 * ld_dst, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+    } else if constexpr (std::is_same_v<T, double>) {
+        static_assert(transpose_block<T> == 4);
+        for (; k + 4 <= kc; k += 4) {
+            const double* s = src + k;
+            const __m256d r0 = _mm256_loadu_pd(s), r1 = _mm256_loadu_pd(s + ld_src),
+                          r2 = _mm256_loadu_pd(s + 2 * ld_src), r3 = _mm256_loadu_pd(s + 3 * ld_src);
+            const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1),
+                          t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+            double* d = dst + k * ld_dst;
+            _mm256_storeu_pd(d + 0 * ld_dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+            _mm256_storeu_pd(d + 1 * ld_dst, _mm256_permute2f128_pd(t1, t3, 0x20));
+            _mm256_storeu_pd(d + 2 * ld_dst, _mm256_permute2f128_pd(t0, t2, 0x31));
+            _mm256_storeu_pd(d + 3 * ld_dst, _mm256_permute2f128_pd(t1, t3, 0x31));
+        }
+    }
+#endif
+    for (; k < kc; ++k)
+        for (std::size_t c = 0; c < transpose_block<T>; ++c) dst[k * ld_dst + c] = src[c * ld_src + k];
+}
+
 template <class T>
 void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t p0, std::size_t j0, std::size_t n,
             std::size_t kc, T* dst) {
     constexpr std::size_t nr = blocking<T>::nr, nv = blocking<T>::nv, w = blocking<T>::w;
-    for (std::size_t jr = 0; jr < n; jr += nr, dst += nr * kc) {
-        const std::size_t cols = std::min(nr, n - jr);
-        if (!trans && cols == nr) {
+    constexpr std::size_t tb = transpose_block<T>;
+    if (!trans) {
+        // Row k of the block is read once, left to right, across all its full panels (one
+        // contiguous run per k: 2x faster than panel by panel, which walks down K with a
+        // stride of ldb for a few cache lines at a time and defeats the prefetchers).
+        const std::size_t full = n / nr;
+        for (std::size_t k = 0; k < kc; ++k) {
+            const T* src = B + (p0 + k) * ldb + j0;
+            T* d = dst + k * nr;
+            for (std::size_t jp = 0; jp < full; ++jp)
+                for (std::size_t v = 0; v < nv; ++v)
+                    simd::store(d + jp * nr * kc + v * w, simd::load(src + jp * nr + v * w));
+        }
+        if (const std::size_t cols = n - full * nr; cols > 0) {
+            T* dp = dst + full * nr * kc;
             for (std::size_t k = 0; k < kc; ++k) {
-                const T* src = B + (p0 + k) * ldb + j0 + jr;
-                for (std::size_t v = 0; v < nv; ++v) simd::store(dst + k * nr + v * w, simd::load(src + v * w));
-            }
-        } else if (!trans) {
-            for (std::size_t k = 0; k < kc; ++k) {
-                const T* src = B + (p0 + k) * ldb + j0 + jr;
-                T* d = dst + k * nr;
+                const T* src = B + (p0 + k) * ldb + j0 + full * nr;
+                T* d = dp + k * nr;
                 std::size_t c = 0;
                 for (; c < cols; ++c) d[c] = src[c];
                 for (; c < nr; ++c) d[c] = T(0);
             }
-        } else {
-            // A transpose: done 64 k at a time so the strided writes stay within L1.
-            for (std::size_t k0 = 0; k0 < kc; k0 += 64) {
-                const std::size_t k1 = std::min(kc, k0 + 64);
-                for (std::size_t c = 0; c < cols; ++c) {
-                    const T* src = B + (j0 + jr + c) * ldb + p0;
-                    for (std::size_t k = k0; k < k1; ++k) dst[k * nr + c] = src[k];
-                }
-                for (std::size_t c = cols; c < nr; ++c)
-                    for (std::size_t k = k0; k < k1; ++k) dst[k * nr + c] = T(0);
-            }
         }
+        return;
+    }
+    // A transpose: column c of a panel is row j0 + jr + c of B (k contiguous). Whole groups of
+    // `tb` columns go through register tiles, reading each of their rows from p0 to p0 + kc in
+    // one go; the rest (a ragged panel's last columns) element by element, then zero padding.
+    for (std::size_t jr = 0; jr < n; jr += nr, dst += nr * kc) {
+        const std::size_t cols = std::min(nr, n - jr), full = cols / tb * tb;
+        for (std::size_t c = 0; c < full; c += tb) transpose_cols(B + (j0 + jr + c) * ldb + p0, ldb, kc, dst + c, nr);
+        for (std::size_t c = full; c < cols; ++c) {
+            const T* src = B + (j0 + jr + c) * ldb + p0;
+            for (std::size_t k = 0; k < kc; ++k) dst[k * nr + c] = src[k];
+        }
+        for (std::size_t k = 0; k < kc; ++k)
+            for (std::size_t c = cols; c < nr; ++c) dst[k * nr + c] = T(0);
     }
 }
 

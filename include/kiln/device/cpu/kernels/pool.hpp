@@ -253,6 +253,85 @@ void max_plane(const pool2d_geometry& g, const tap_tables& tt, const T* xp, T* y
     });
 }
 
+/// The common case: 2x2 windows, stride 2, no padding or dilation, every window inside the
+/// input (floor mode, or ceil mode where it changes nothing). Windows are disjoint and need no
+/// gathering, so one plain pass over the input does; GCC vectorises the loops below (stride-2
+/// loads, branch-free selects).
+inline bool is_2x2_stride2(const pool2d_geometry& g) {
+    return g.R == 2 && g.S == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
+           g.dil_h == 1 && g.dil_w == 1 && 2 * g.P <= g.H && 2 * g.Q <= g.W;
+}
+
+/// max_plane for is_2x2_stride2 geometries, with the same rule and so the same results,
+/// bit for bit: taps in window order (x[2i][2j], x[2i][2j+1], x[2i+1][2j], x[2i+1][2j+1]), a tap
+/// replaces the running max when it is larger or NaN. The first tap starts the max (the
+/// generic path's -inf start ends the same way: a first tap of -inf that nothing replaces is
+/// also its fallback index).
+template <class T>
+void max_plane_2x2(const pool2d_geometry& g, const T* xp, T* yp, std::int32_t* ap) {
+    const std::size_t W = g.W, Q = g.Q;
+    const auto Wi = static_cast<std::int32_t>(W);
+    for (std::size_t i = 0; i < g.P; ++i) {
+        const T* __restrict r0 = xp + 2 * i * W;
+        const T* __restrict r1 = r0 + W;
+        T* __restrict y = yp + i * Q;
+        if (!ap) {
+            for (std::size_t j = 0; j < Q; ++j) {
+                T m = r0[2 * j], v = r0[2 * j + 1];
+                m = v > m || v != v ? v : m;
+                v = r1[2 * j];
+                m = v > m || v != v ? v : m;
+                v = r1[2 * j + 1];
+                y[j] = v > m || v != v ? v : m;
+            }
+            continue;
+        }
+        std::int32_t* __restrict a = ap + i * Q;
+        const auto base = static_cast<std::int32_t>(2 * i * W);
+        for (std::size_t j = 0; j < Q; ++j) {
+            T m = r0[2 * j], v = r0[2 * j + 1];
+            std::int32_t t = 0;
+            bool u = v > m || v != v;
+            m = u ? v : m;
+            t = u ? 1 : t;
+            v = r1[2 * j];
+            u = v > m || v != v;
+            m = u ? v : m;
+            t = u ? Wi : t;
+            v = r1[2 * j + 1];
+            u = v > m || v != v;
+            y[j] = u ? v : m;
+            a[j] = base + 2 * static_cast<std::int32_t>(j) + (u ? Wi + 1 : t);
+        }
+    }
+}
+
+/// max_pool2d_backward of one plane for is_2x2_stride2 geometries: the windows are disjoint, so
+/// every input element gets 0 + dy of its window's output if it is the argmax, else 0 (the
+/// generic scatter's zero-fill-then-add, bit for bit: -0 becomes +0 the same way); each
+/// element is written once.
+template <class T>
+void max_plane_2x2_backward(const pool2d_geometry& g, const T* dyp, const std::int32_t* ap, T* dxp) {
+    const std::size_t W = g.W, Q = g.Q;
+    for (std::size_t i = 0; i < g.P; ++i) {
+        const T* __restrict dy = dyp + i * Q;
+        const std::int32_t* __restrict a = ap + i * Q;
+        for (std::size_t di = 0; di < 2; ++di) {
+            const std::size_t h = 2 * i + di;
+            T* __restrict dx = dxp + h * W;
+            const auto base = static_cast<std::int32_t>(h * W);
+            for (std::size_t j = 0; j < Q; ++j) {
+                const std::int32_t e = base + 2 * static_cast<std::int32_t>(j);
+                const T v = T(0) + dy[j];
+                dx[2 * j] = a[j] == e ? v : T(0);
+                dx[2 * j + 1] = a[j] == e + 1 ? v : T(0);
+            }
+            if (2 * Q < W) std::fill(dx + 2 * Q, dx + W, T(0));
+        }
+    }
+    if (2 * g.P < g.H) std::fill(dxp + 2 * g.P * W, dxp + g.H * W, T(0));
+}
+
 /// Average pooling of one plane: window sums in window order (outside taps add 0), / divisor.
 template <class T>
 void avg_plane(const pool2d_geometry& g, const tap_tables& tt, const T* xp, T* yp, bool count_include_pad) {
@@ -321,6 +400,14 @@ void avg_plane_backward(const pool2d_geometry& g, const tap_tables& tt, const T*
 template <class T, class Ex>
 void max_pool2d_forward(const pool2d_geometry& g, const T* x, T* y, std::int32_t* argmax, Ex& ex) {
     assert(g.valid() && "pool2d_geometry: call with_output()");
+    if (pool_detail::is_2x2_stride2(g)) {
+        pool_detail::over_planes(g, ex, [&](std::size_t b, std::size_t e) {
+            for (std::size_t pl = b; pl < e; ++pl)
+                pool_detail::max_plane_2x2(g, x + pl * g.H * g.W, y + pl * g.P * g.Q,
+                                           argmax ? argmax + pl * g.P * g.Q : nullptr);
+        });
+        return;
+    }
     const pool_detail::tap_tables tt(g);
     pool_detail::over_planes(g, ex, [&](std::size_t b, std::size_t e) {
         for (std::size_t pl = b; pl < e; ++pl)
@@ -333,6 +420,14 @@ void max_pool2d_forward(const pool2d_geometry& g, const T* x, T* y, std::int32_t
 template <class T, class Ex>
 void max_pool2d_backward(const pool2d_geometry& g, const T* dy, const std::int32_t* argmax, T* dx, Ex& ex) {
     assert(g.valid() && "pool2d_geometry: call with_output()");
+    if (pool_detail::is_2x2_stride2(g)) {
+        pool_detail::over_planes(g, ex, [&](std::size_t b, std::size_t e) {
+            for (std::size_t pl = b; pl < e; ++pl)
+                pool_detail::max_plane_2x2_backward(g, dy + pl * g.P * g.Q, argmax + pl * g.P * g.Q,
+                                                    dx + pl * g.H * g.W);
+        });
+        return;
+    }
     pool_detail::over_planes(g, ex, [&](std::size_t b, std::size_t e) {
         for (std::size_t pl = b; pl < e; ++pl) {
             T* dxp = dx + pl * g.H * g.W;
