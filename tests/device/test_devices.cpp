@@ -320,3 +320,33 @@ TEST_F(Devices, CheckpointsAndClippingWork) {
     };
     same_on_devices(run, 1e-4, "checkpoint + clip_grad_norm");
 }
+
+TEST_F(Devices, EveryLayerAndLossAgrees) {
+    // The layers and losses not covered above, forward and backward: activations, dropout in
+    // training (its mask is drawn on the host: the same on every device), 2-d batch norm with
+    // running statistics, layer norm, mse, bce and bce_with_logits.
+    auto xa = wave<shape<4, 3, 2, 5>>(3.3);
+    auto ta = eval(abs(wave<shape<4, 30>>(3.4)));
+    auto run = [&]<class D>() {
+        manual_seed(21);
+        nn::batch_norm<3, D> bn;
+        nn::layer_norm<30, D> ln;
+        nn::dropout drop{.p = 0.3f};
+        nn::leaky_relu leaky;
+        leaky.negative_slope = 0.05f;
+        param<float, shape<4, 3, 2, 5>, D> x(to<D>(xa));
+        auto h = bn.forward(x);
+        auto f = nn::flatten<>{}.forward(h);
+        auto n = ln.forward(f);
+        auto d = drop.forward(n);
+        auto a = nn::gelu{}.forward(d) + nn::tanh{}.forward(d) + leaky.forward(d) +
+                 nn::softmax_layer<>{}.forward(d) + nn::log_softmax_layer<>{}.forward(d);
+        auto p = nn::sigmoid{}.forward(a);
+        const auto t = to<D>(eval(ta / (ta + 1.f)));
+        auto l = loss::mse(a, t) + loss::bce(p, t, 3) + loss::bce_with_logits(a, t);
+        backward(l);
+        return to<cpu>(concat<0>(reshape<120>(x.grad()), reshape<120>(a.value()), ln.weight.grad(), bn.weight.grad(),
+                                 bn.running_mean, reshape<1>(l.value())));
+    };
+    same_on_devices(run, 2e-4, "activations, dropout, norms, losses");
+}
