@@ -249,6 +249,12 @@ TEST(Conv2d, ChunkingAndThreads) {
         geom(4, 3, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),     // seed layer 1
         geom(2, 64, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),    // seed layer 2 (fewer K)
         geom(17, 4, 9, 11, 5, 3, 2, 2, 3, 1, 2, 2, 1),      // everything uneven
+        // Lone chunks: serial, the GEMM packs straight from the image (implicit im2col);
+        // threaded, from the built im2col matrix. Two K blocks (CRS = 576 > KC) and dw^T;
+        // strides and dilations with several B blocks (PQ = 1400 > NC) and ragged panels.
+        geom(1, 64, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1),
+        geom(1, 3, 72, 41, 8, 3, 2, 2, 1, 1, 0, 2, 1),
+        geom(2, 40, 19, 23, 6, 3, 3, 1, 1, 0, 1, 1, 2),
     };
     for (const auto& g : cases) {
         check_conv<float>(g, true);

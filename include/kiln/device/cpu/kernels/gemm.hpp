@@ -384,10 +384,21 @@ void small_gemm(bool ta, std::size_t M, std::size_t N, std::size_t K, T alpha, c
     }
 }
 
-/// Serial blocked GEMM on the calling thread's packing buffers.
-template <class T>
-void blocked_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
-                  std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+// Below this many multiply-adds the unpacked loop wins (measured +15-30% at 20^3-40^3, even at
+// 48^3); below the second, waking the pool costs more than a second thread saves (two
+// threads measured: a loss at 64^3, +25% at 96^3).
+inline constexpr std::size_t small_flops = 40 * 40 * 40;
+inline constexpr std::size_t parallel_flops = 80 * 80 * 80;
+
+/// Serial blocked GEMM on the calling thread's packing buffers, with the packing done by the
+/// caller's functions: pack_a(i0, p0, m, kc, dst) writes the MC x KC block of op(A) at (i0, p0)
+/// like pack_a (the k layout if ta, else the row layout), pack_b(p0, j0, n, kc, dst) the KC x NC
+/// block of op(B) at (p0, j0) like pack_b. A caller that can produce op(A) or op(B) on the fly
+/// (a convolution's im2col matrix) packs straight from its source; results are those of the
+/// plain GEMM on the matrices the packers describe, bit for bit.
+template <class T, class PackA, class PackB>
+void blocked_gemm_with(bool ta, std::size_t M, std::size_t N, std::size_t K, T alpha, PackA&& pack_a_fn,
+                       PackB&& pack_b_fn, T beta, T* C, std::size_t ldc) {
     using bl = blocking<T>;
     constexpr std::size_t mr = bl::mr, nr = bl::nr;
     // Equal K blocks, a function of K only: a short last block would pay a full C pass for
@@ -403,10 +414,10 @@ void blocked_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K,
             const bool first = pc == 0;
             const T beta_k = first ? beta : T(1);
             const bool beta_zero = first && beta == T(0);
-            pack_a(ta, A, lda, ic, pc, mc, kc, ap);
+            pack_a_fn(ic, pc, mc, kc, ap);
             for (std::size_t jc = 0; jc < N; jc += bl::nc) {
                 const std::size_t nc = std::min(bl::nc, N - jc);
-                pack_b(tb, B, ldb, pc, jc, nc, kc, bp);
+                pack_b_fn(pc, jc, nc, kc, bp);
                 T* c = C + ic * ldc + jc;
                 if (ta)
                     macro_kernel<T, true>(mc, nc, kc, ap, bp, c, ldc, alpha, beta_k, beta_zero);
@@ -417,11 +428,30 @@ void blocked_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K,
     }
 }
 
-// Below this many multiply-adds the unpacked loop wins (measured +15-30% at 20^3-40^3, even at
-// 48^3); below the second, waking the pool costs more than a second thread saves (two
-// threads measured: a loss at 64^3, +25% at 96^3).
-inline constexpr std::size_t small_flops = 40 * 40 * 40;
-inline constexpr std::size_t parallel_flops = 80 * 80 * 80;
+/// Serial blocked GEMM on the calling thread's packing buffers.
+template <class T>
+void blocked_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+                  std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+    blocked_gemm_with<T>(
+        ta, M, N, K, alpha,
+        [&](std::size_t i0, std::size_t p0, std::size_t m, std::size_t kc, T* dst) {
+            pack_a(ta, A, lda, i0, p0, m, kc, dst);
+        },
+        [&](std::size_t p0, std::size_t j0, std::size_t n, std::size_t kc, T* dst) {
+            pack_b(tb, B, ldb, p0, j0, n, kc, dst);
+        },
+        beta, C, ldc);
+}
+
+/// Whether gemm() would run this product as one serial blocked_gemm (neither the unpacked
+/// small-product loop nor a thread split): then blocked_gemm_with gives gemm()'s results.
+template <class T>
+constexpr bool runs_blocked_serial(bool tb, std::size_t M, std::size_t N, std::size_t K, std::size_t threads) {
+    const std::size_t work = M * N * K;
+    if (M == 0 || N == 0 || K == 0) return false;
+    if (work <= small_flops && !tb && N >= simd::width<T>) return false;
+    return work < parallel_flops || threads <= 1;
+}
 
 }  // namespace gemm_detail
 
