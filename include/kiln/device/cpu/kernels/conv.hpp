@@ -320,35 +320,58 @@ const T* gather_dy(const plan& p, std::size_t K, const T* dy, std::size_t n0, st
     return out;
 }
 
+/// w packed once per call as the forward GEMM's op(A) (K x CRS) and the backward data GEMM's
+/// (w^T, CRS x K), for every chunk that runs a serial blocked GEMM (see use_blocked); nullptr
+/// when there is one chunk (nothing to share).
+template <class T>
+const T* prepack_w(const conv2d_geometry& g, const plan& p, const T* w, bool transposed) {
+    if (p.chunks <= 1) return nullptr;
+    const std::size_t M = transposed ? p.crs : g.K, K = transposed ? g.K : p.crs;
+    T* dst = gemm_detail::prepack_scratch<T>(gemm_detail::prepacked_a_size<T>(M, K));
+    gemm_detail::prepack_a(transposed, w, p.crs, M, K, dst);
+    return dst;
+}
+
+/// Whether a chunk's product runs as one serial blocked GEMM (gemm()'s results, bit for bit).
+template <class T, class Ex>
+bool use_blocked(bool tb, std::size_t M, std::size_t N, std::size_t K, Ex& gex) {
+    return gemm_detail::runs_blocked_serial<T>(tb, M, N, K, gex.size());
+}
+
 template <class T, class Ex>
 void forward_chunk(const conv2d_geometry& g, const plan& p, std::size_t chunk, const T* x, const T* w,
-                   const T* bias, T* y, T* ws, Ex& gex) {
+                   const T* wpack, const T* bias, T* y, T* ws, Ex& gex) {
     const std::size_t n0 = chunk * p.nb, nb = std::min(p.nb, g.N - n0), ld = nb * p.pq;
-    if (use_implicit<T>(p, false, g.K, ld, p.crs, gex)) {
+    const bool blocked = use_blocked<T>(false, g.K, ld, p.crs, gex);
+    auto pack_w = [&](std::size_t i0, std::size_t p0, std::size_t m, std::size_t kc, T* dst) {
+        if (wpack) return gemm_detail::prepacked_a_block(wpack, g.K, p.crs, i0, p0);
+        gemm_detail::pack_a(false, w, p.crs, i0, p0, m, kc, dst);
+        return static_cast<const T*>(dst);
+    };
+    T* out = nb == 1 ? y + n0 * p.kpq : ws + p.cols;  // several images: [K, nb*PQ], scattered below
+    if (blocked && nb == 1 && !p.direct) {
         const cols_packer<T> cp = implicit_cols(g, p, x, n0, ws);
-        T* yn = y + n0 * p.kpq;
         gemm_detail::blocked_gemm_with<T>(
-            false, g.K, ld, p.crs, T(1),
-            [&](std::size_t i0, std::size_t p0, std::size_t m, std::size_t kc, T* dst) {
-                gemm_detail::pack_a(false, w, p.crs, i0, p0, m, kc, dst);
-            },
+            false, g.K, ld, p.crs, T(1), pack_w,
             [&](std::size_t p0, std::size_t j0, std::size_t n, std::size_t kc, T* dst) { cp.pack_b(p0, j0, n, kc, dst); },
-            T(0), yn, ld);
-        if (bias)
-            for (std::size_t k = 0; k < g.K; ++k) copy_add_n(yn + k * p.pq, yn + k * p.pq, p.pq, bias[k]);
-        return;
+            T(0), out, ld);
+    } else {
+        const T* cols = build_cols(g, p, x, n0, nb, ws);
+        if (blocked)
+            gemm_detail::blocked_gemm_with<T>(
+                false, g.K, ld, p.crs, T(1), pack_w,
+                [&](std::size_t p0, std::size_t j0, std::size_t n, std::size_t kc, T* dst) {
+                    gemm_detail::pack_b(false, cols, ld, p0, j0, n, kc, dst);
+                },
+                T(0), out, ld);
+        else
+            gemm<T>(false, false, g.K, ld, p.crs, T(1), w, p.crs, cols, ld, T(0), out, ld, gex);
     }
-    const T* cols = build_cols(g, p, x, n0, nb, ws);
     if (nb == 1) {
-        T* yn = y + n0 * p.kpq;
-        gemm<T>(false, false, g.K, ld, p.crs, T(1), w, p.crs, cols, ld, T(0), yn, ld, gex);
         if (bias)
-            for (std::size_t k = 0; k < g.K; ++k) copy_add_n(yn + k * p.pq, yn + k * p.pq, p.pq, bias[k]);
+            for (std::size_t k = 0; k < g.K; ++k) copy_add_n(out + k * p.pq, out + k * p.pq, p.pq, bias[k]);
         return;
     }
-    // Several images: the GEMM's [K, nb*PQ] result is scattered to [nb, K, PQ].
-    T* out = ws + p.cols;
-    gemm<T>(false, false, g.K, ld, p.crs, T(1), w, p.crs, cols, ld, T(0), out, ld, gex);
     for (std::size_t i = 0; i < nb; ++i)
         for (std::size_t k = 0; k < g.K; ++k)
             copy_add_n(out + k * ld + i * p.pq, y + (n0 + i) * p.kpq + k * p.pq, p.pq, bias ? bias[k] : T(0));
@@ -356,11 +379,22 @@ void forward_chunk(const conv2d_geometry& g, const plan& p, std::size_t chunk, c
 
 template <class T, class Ex>
 void backward_data_chunk(const conv2d_geometry& g, const plan& p, std::size_t chunk, const T* dy, const T* w,
-                         T* dx, T* ws, Ex& gex) {
+                         const T* wpack, T* dx, T* ws, Ex& gex) {
     const std::size_t n0 = chunk * p.nb, nb = std::min(p.nb, g.N - n0), ld = nb * p.pq;
     const T* dyc = gather_dy(p, g.K, dy, n0, nb, ws);
     T* dcols = p.direct ? dx + n0 * p.chw : ws;
-    gemm<T>(true, false, p.crs, ld, g.K, T(1), w, p.crs, dyc, ld, T(0), dcols, ld, gex);
+    if (wpack && use_blocked<T>(false, p.crs, ld, g.K, gex))
+        gemm_detail::blocked_gemm_with<T>(
+            true, p.crs, ld, g.K, T(1),
+            [&](std::size_t i0, std::size_t p0, std::size_t, std::size_t, T*) {
+                return gemm_detail::prepacked_a_block(wpack, p.crs, g.K, i0, p0);
+            },
+            [&](std::size_t p0, std::size_t j0, std::size_t n, std::size_t kc, T* dst) {
+                gemm_detail::pack_b(false, dyc, ld, p0, j0, n, kc, dst);
+            },
+            T(0), dcols, ld);
+    else
+        gemm<T>(true, false, p.crs, ld, g.K, T(1), w, p.crs, dyc, ld, T(0), dcols, ld, gex);
     if (p.direct) return;
     T* xp = ws + p.cols + p.gathered;
     for (std::size_t i = 0; i < nb; ++i) {
@@ -394,6 +428,7 @@ void backward_weight_group(const conv2d_geometry& g, const plan& p, std::size_t 
                 false, p.crs, g.K, ld, T(1),
                 [&](std::size_t i0, std::size_t p0, std::size_t m, std::size_t kc, T* dst) {
                     cp.pack_a(i0, p0, m, kc, dst);
+                    return static_cast<const T*>(dst);
                 },
                 [&](std::size_t p0, std::size_t j0, std::size_t n, std::size_t kc, T* dst) {
                     gemm_detail::pack_b(true, dyc, ld, p0, j0, n, kc, dst);
@@ -446,13 +481,14 @@ void conv2d_forward(const conv2d_geometry& g, const T* x, const T* w, std::type_
     namespace d = conv_detail;
     const d::plan p = d::make_plan(g);
     if (g.N == 0 || p.kpq == 0) return;
+    const T* wpack = d::prepack_w(g, p, w, false);
     if (p.chunks == 1 || ex.size() <= 1) {
-        for (std::size_t c = 0; c < p.chunks; ++c) d::forward_chunk(g, p, c, x, w, bias, y, workspace, ex);
+        for (std::size_t c = 0; c < p.chunks; ++c) d::forward_chunk(g, p, c, x, w, wpack, bias, y, workspace, ex);
         return;
     }
     d::run_tasks(ex, d::slots_for(p, ex), p.chunks, [&](std::size_t c, std::size_t s) {
         exec::serial ser;
-        d::forward_chunk(g, p, c, x, w, bias, y, workspace + s * p.slot, ser);
+        d::forward_chunk(g, p, c, x, w, wpack, bias, y, workspace + s * p.slot, ser);
     });
 }
 
@@ -467,13 +503,14 @@ void conv2d_backward_data(const conv2d_geometry& g, const T* dy, const T* w, T* 
         std::fill(dx, dx + g.N * p.chw, T(0));
         return;
     }
+    const T* wpack = d::prepack_w(g, p, w, true);
     if (p.chunks == 1 || ex.size() <= 1) {
-        for (std::size_t c = 0; c < p.chunks; ++c) d::backward_data_chunk(g, p, c, dy, w, dx, workspace, ex);
+        for (std::size_t c = 0; c < p.chunks; ++c) d::backward_data_chunk(g, p, c, dy, w, wpack, dx, workspace, ex);
         return;
     }
     d::run_tasks(ex, d::slots_for(p, ex), p.chunks, [&](std::size_t c, std::size_t s) {
         exec::serial ser;
-        d::backward_data_chunk(g, p, c, dy, w, dx, workspace + s * p.slot, ser);
+        d::backward_data_chunk(g, p, c, dy, w, wpack, dx, workspace + s * p.slot, ser);
     });
 }
 

@@ -91,6 +91,12 @@ T* b_scratch(std::size_t n) {
     thread_local scratch<T, 1> s;
     return s.get(n);
 }
+/// For prepack_a (below): the calling thread's, lent to its pool's threads during one call.
+template <class T>
+T* prepack_scratch(std::size_t n) {
+    thread_local scratch<T, 2> s;
+    return s.get(n);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Packing. A B micro-panel is k-major with NR values per k (NV aligned vector loads). An A
@@ -119,6 +125,13 @@ void pack_a(bool trans, const T* A, std::size_t lda, std::size_t i0, std::size_t
                 std::copy(src, src + kc, dst + r * KC);
             }
             for (std::size_t r = rows; r < mr; ++r) std::fill(dst + r * KC, dst + r * KC + kc, T(0));
+        } else if (rows == mr) {  // a fixed-size copy per k: unrolled into vector moves
+            for (std::size_t k = 0; k < kc; ++k) {
+                const T* src = A + (p0 + k) * lda + i0 + ir;
+                T* d = dst + k * mr;
+#pragma GCC unroll 16
+                for (std::size_t r = 0; r < mr; ++r) d[r] = src[r];
+            }
         } else {
             for (std::size_t k = 0; k < kc; ++k) {
                 const T* src = A + (p0 + k) * lda + i0 + ir;
@@ -390,9 +403,42 @@ void small_gemm(bool ta, std::size_t M, std::size_t N, std::size_t K, T alpha, c
 inline constexpr std::size_t small_flops = 40 * 40 * 40;
 inline constexpr std::size_t parallel_flops = 80 * 80 * 80;
 
+/// Length of the K blocks of a product with K terms: equal blocks, a function of K only (a short
+/// last block would pay a full C pass for little work, and every caller, any thread split,
+/// must use the same blocks).
+template <class T>
+constexpr std::size_t k_block(std::size_t K) {
+    return div_up(K, div_up(K, blocking<T>::kc));
+}
+
+/// op(A) packed whole, once, for many products with the same A (a convolution's weights,
+/// image after image): every MC x KC block blocked_gemm_with visits, in one buffer of
+/// prepacked_a_size elements; prepacked_a_block gives the block to return from a pack_a.
+template <class T>
+constexpr std::size_t prepacked_a_stride(std::size_t M) {
+    return round_up(std::min(blocking<T>::mc, M), blocking<T>::mr) * blocking<T>::kc;
+}
+template <class T>
+constexpr std::size_t prepacked_a_size(std::size_t M, std::size_t K) {
+    return M == 0 || K == 0 ? 0 : div_up(M, blocking<T>::mc) * div_up(K, k_block<T>(K)) * prepacked_a_stride<T>(M);
+}
+template <class T>
+void prepack_a(bool ta, const T* A, std::size_t lda, std::size_t M, std::size_t K, T* dst) {
+    const std::size_t kb = k_block<T>(K), stride = prepacked_a_stride<T>(M);
+    for (std::size_t ic = 0; ic < M; ic += blocking<T>::mc)
+        for (std::size_t pc = 0; pc < K; pc += kb, dst += stride)
+            pack_a(ta, A, lda, ic, pc, std::min(blocking<T>::mc, M - ic), std::min(kb, K - pc), dst);
+}
+template <class T>
+const T* prepacked_a_block(const T* pre, std::size_t M, std::size_t K, std::size_t ic, std::size_t pc) {
+    const std::size_t kb = k_block<T>(K);
+    return pre + (ic / blocking<T>::mc * div_up(K, kb) + pc / kb) * prepacked_a_stride<T>(M);
+}
+
 /// Serial blocked GEMM on the calling thread's packing buffers, with the packing done by the
 /// caller's functions: pack_a(i0, p0, m, kc, dst) writes the MC x KC block of op(A) at (i0, p0)
-/// like pack_a (the k layout if ta, else the row layout), pack_b(p0, j0, n, kc, dst) the KC x NC
+/// like pack_a (the k layout if ta, else the row layout) and returns dst, or returns the block
+/// packed earlier (prepacked_a_block); pack_b(p0, j0, n, kc, dst) the KC x NC
 /// block of op(B) at (p0, j0) like pack_b. A caller that can produce op(A) or op(B) on the fly
 /// (a convolution's im2col matrix) packs straight from its source; results are those of the
 /// plain GEMM on the matrices the packers describe, bit for bit.
@@ -401,9 +447,7 @@ void blocked_gemm_with(bool ta, std::size_t M, std::size_t N, std::size_t K, T a
                        PackB&& pack_b_fn, T beta, T* C, std::size_t ldc) {
     using bl = blocking<T>;
     constexpr std::size_t mr = bl::mr, nr = bl::nr;
-    // Equal K blocks, a function of K only: a short last block would pay a full C pass for
-    // little work, and every caller (any thread split) must use the same blocks.
-    const std::size_t kc_max = div_up(K, div_up(K, bl::kc));
+    const std::size_t kc_max = k_block<T>(K);
     T* ap = a_scratch<T>(bl::kc * std::min(bl::mc, round_up(M, mr)));
     T* bp = b_scratch<T>(kc_max * std::min(bl::nc, round_up(N, nr)));
     for (std::size_t ic = 0; ic < M; ic += bl::mc) {
@@ -414,15 +458,15 @@ void blocked_gemm_with(bool ta, std::size_t M, std::size_t N, std::size_t K, T a
             const bool first = pc == 0;
             const T beta_k = first ? beta : T(1);
             const bool beta_zero = first && beta == T(0);
-            pack_a_fn(ic, pc, mc, kc, ap);
+            const T* a = pack_a_fn(ic, pc, mc, kc, ap);
             for (std::size_t jc = 0; jc < N; jc += bl::nc) {
                 const std::size_t nc = std::min(bl::nc, N - jc);
                 pack_b_fn(pc, jc, nc, kc, bp);
                 T* c = C + ic * ldc + jc;
                 if (ta)
-                    macro_kernel<T, true>(mc, nc, kc, ap, bp, c, ldc, alpha, beta_k, beta_zero);
+                    macro_kernel<T, true>(mc, nc, kc, a, bp, c, ldc, alpha, beta_k, beta_zero);
                 else
-                    macro_kernel<T, false>(mc, nc, kc, ap, bp, c, ldc, alpha, beta_k, beta_zero);
+                    macro_kernel<T, false>(mc, nc, kc, a, bp, c, ldc, alpha, beta_k, beta_zero);
             }
         }
     }
@@ -436,6 +480,7 @@ void blocked_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K,
         ta, M, N, K, alpha,
         [&](std::size_t i0, std::size_t p0, std::size_t m, std::size_t kc, T* dst) {
             pack_a(ta, A, lda, i0, p0, m, kc, dst);
+            return static_cast<const T*>(dst);
         },
         [&](std::size_t p0, std::size_t j0, std::size_t n, std::size_t kc, T* dst) {
             pack_b(tb, B, ldb, p0, j0, n, kc, dst);
