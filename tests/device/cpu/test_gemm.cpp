@@ -181,7 +181,7 @@ TEST(Gemm, BitIdenticalAcrossThreads) {
     const problem cases[] = {
         {false, false, 161, 161, 161, 1.0, 0.5, 1}, {true, false, 300, 40, 350, -1.0, 0.0, 0},
         {false, true, 97, 515, 90, 0.5, 1.0, 2},    {true, true, 1000, 40, 110, 1.0, 0.0, 0},
-        {false, false, 100, 70, 600, 1.0, 0.0, 3},
+        {false, false, 100, 70, 600, 1.0, 0.0, 3},  {false, true, 20, 1100, 1000, 1.0, 0.5, 1},
     };
     for (const auto& p : cases) {
         same_bits_for_any_thread_count<float>(p);
@@ -208,6 +208,29 @@ TEST(Gemm, WideBPanels) {
     for (bool tb : {false, true}) {
         check<float>({false, tb, 13, 1000, 530, 1.0, 0.0, 1});
         check<double>({true, tb, 13, 700, 300, 1.0, 1.0, 2});
+    }
+}
+
+// Short products with a large op(B) = B^T run as C^T = B * A^T and are transposed back: with
+// beta (C is transposed in first), padded strides, ragged edges against the transpose tiles;
+// and the results are those of the same product computed the plain way, bit for bit.
+TEST(Gemm, SwappedOperandsForWideTransposedB) {
+    check<float>({false, true, 5, 3000, 400, 1.0, 0.0, 1});
+    check<float>({false, true, 13, 1100, 1000, -0.5, 1.5, 2});
+    check<double>({false, true, 7, 2049, 600, 2.0, -1.0, 0});
+    for (std::size_t M : {1, 9, 64}) {
+        std::mt19937 rng(11);
+        const std::size_t N = 1027, K = 1030;
+        const strided<float> A(M, K, 1, rng), B(N, K, 2, rng), C0(M, N, 3, rng);
+        strided<float> C = C0, ref = C0;
+        kiln::exec::serial s;
+        gemm<float>(false, true, M, N, K, 1.0f, A.ptr(), A.ld, B.ptr(), B.ld, 0.5f, C.ptr(), C.ld, s);
+        // The plain way: B^T made explicit, so the product is an untransposed one.
+        std::vector<float> bt(K * N);
+        for (std::size_t j = 0; j < N; ++j)
+            for (std::size_t k = 0; k < K; ++k) bt[k * N + j] = B.at(j, k);
+        gemm<float>(false, false, M, N, K, 1.0f, A.ptr(), A.ld, bt.data(), N, 0.5f, ref.ptr(), ref.ld, s);
+        EXPECT_EQ(0, std::memcmp(C.ptr(), ref.ptr(), C.data.size() * sizeof(float))) << "M=" << M;
     }
 }
 

@@ -91,6 +91,12 @@ T* b_scratch(std::size_t n) {
     thread_local scratch<T, 1> s;
     return s.get(n);
 }
+/// For gemm()'s transposed product (C^T, see swap_operands).
+template <class T>
+T* ct_scratch(std::size_t n) {
+    thread_local scratch<T, 3> s;
+    return s.get(n);
+}
 /// For prepack_a (below): the calling thread's, lent to its pool's threads during one call.
 template <class T>
 T* prepack_scratch(std::size_t n) {
@@ -500,6 +506,28 @@ constexpr bool runs_blocked_serial(bool tb, std::size_t M, std::size_t N, std::s
 
 }  // namespace gemm_detail
 
+namespace gemm_detail {
+
+/// A short, wide product with a large transposed B (a linear layer's forward, x * W^T, with a
+/// small batch) is computed as C^T = B * A^T: the large operand is then packed as op(A), by
+/// plain row copies, instead of through a transpose (Linear 8192->1024 at batch 64: 7.4 ->
+/// ~6.7 ms). Every C element still sees the same products (a*b == b*a) added in the same order.
+inline bool swap_operands(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K) {
+    return tb && !ta && N >= 4 * M && N * K >= (std::size_t(1) << 20);
+}
+
+/// dst[i, j] = src[j, i] for an m x n dst (row strides ld_dst, ld_src).
+template <class T>
+void transpose_into(const T* src, std::size_t ld_src, std::size_t m, std::size_t n, T* dst, std::size_t ld_dst) {
+    constexpr std::size_t tb = transpose_block<T>;
+    std::size_t j = 0;
+    for (; j + tb <= n; j += tb) transpose_cols(src + j * ld_src, ld_src, m, dst + j, ld_dst);
+    for (; j < n; ++j)
+        for (std::size_t i = 0; i < m; ++i) dst[i * ld_dst + j] = src[j * ld_src + i];
+}
+
+}  // namespace gemm_detail
+
 /// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, all row-major; op(X) = trans ? X^T : X.
 /// lda/ldb/ldc are the row strides of A, B and C as stored. beta == 0 overwrites C without
 /// reading it. Results are bit-identical for any executor size.
@@ -511,6 +539,14 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == T(0)) {
         d::scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    if (d::swap_operands(trans_a, trans_b, M, N, K)) {
+        // C^T = op(B)^T * op(A)^T = B * A^T (B as stored, not transposed), into scratch.
+        T* ct = d::ct_scratch<T>(N * M);
+        if (beta != T(0)) d::transpose_into(C, ldc, N, M, ct, M);
+        gemm(false, true, N, M, K, alpha, B, ldb, A, lda, beta, ct, M, ex);
+        d::transpose_into(ct, M, M, N, C, ldc);
         return;
     }
     const std::size_t work = M * N * K;
