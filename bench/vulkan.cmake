@@ -14,3 +14,10 @@ foreach(_kiln_bench gemm_vulkan gemm_vulkan_portable)
 endforeach()
 target_link_libraries(gemm_vulkan PRIVATE benchmark::benchmark)
 target_compile_definitions(gemm_vulkan_portable PRIVATE KILN_BENCH_STANDALONE)
+
+# models_vulkan: bench/models.cpp's training steps on the Vulkan device, standalone (portable
+# like gemm_vulkan_portable); models_torch_cuda.py is PyTorch's side on a CUDA machine.
+add_executable(models_vulkan ${CMAKE_CURRENT_LIST_DIR}/models_vulkan.cpp)
+target_link_libraries(models_vulkan PRIVATE kiln::vulkan)
+target_compile_options(models_vulkan PRIVATE -O2)
+target_link_options(models_vulkan PRIVATE -static-libstdc++ -static-libgcc)

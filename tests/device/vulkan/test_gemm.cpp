@@ -134,3 +134,18 @@ TEST_F(gemm, argument_errors) {
 
 }  // namespace
 }  // namespace kiln_vk_test
+
+namespace kiln_vk_test {
+// Few tiles and a long k: the product is cut into slices of k summed afterwards (split-K),
+// including a shorter last slice (k not a multiple of the slice) and every transpose.
+TEST_F(gemm, long_k_is_split) {
+    using vk::detail::pick_gemm_split;
+    EXPECT_EQ(pick_gemm_split(4096, 4096, 4096), 1u);  // enough tiles already
+    EXPECT_EQ(pick_gemm_split(16, 24, 256), 1u);       // k too short to pay
+    EXPECT_GT(pick_gemm_split(16, 24, 5003), 1u);
+    for (bool ta : {false, true})
+        for (bool tb : {false, true}) check_gemm({ta, tb, 16, 24, 5003}, 2e-4);
+    check_gemm({false, true, 9, 7, 2048, 3, 5}, 2e-4);  // padded rows, offsets (scalar loads)
+    check_gemm({false, false, 16, 24, 5003, 0, 0, 1, 2.0f}, 2e-4);  // alpha != 1: not split, still right
+}
+}  // namespace kiln_vk_test

@@ -175,6 +175,25 @@ TEST_F(runtime, freed_memory_is_reused_safely_while_in_flight) {
     vk::synchronize();
 }
 
+TEST_F(runtime, large_temporaries_reuse_their_memory) {
+    {
+        vk::device_buffer big(std::size_t(40) << 20);  // dedicated (over half a block)
+        vk::fill(big, 0, 1 << 20, 1.0f);
+    }
+    vk::synchronize();  // the GPU is done with it: kept for reuse, not freed
+    const std::size_t reserved = ctx().memory_reserved();
+    EXPECT_GE(ctx().memory_spare(), std::size_t(40) << 20);
+    for (int i = 0; i < 3; ++i) {
+        {
+            vk::device_buffer big(std::size_t(36) << 20);  // within 1.25x of the kept one: no driver allocation
+            vk::fill(big, 0, 1 << 20, 2.0f);
+            EXPECT_EQ(to_host(big, 1)[0], 2.0f);
+        }
+        vk::synchronize();
+        EXPECT_EQ(ctx().memory_reserved(), reserved);
+    }
+}
+
 TEST_F(runtime, gpu_timer_measures) {
     vk::device_buffer a(128 * 128 * 4), c(128 * 128 * 4);
     vk::fill(a, 0, 128 * 128, 1.0f);

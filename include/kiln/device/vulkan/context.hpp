@@ -52,6 +52,8 @@ public:
     /// Device bytes held by live buffers, and held from the driver.
     std::size_t memory_in_use() const { return alloc_.in_use(); }
     std::size_t memory_reserved() const { return alloc_.reserved(); }
+    /// Bytes of freed large (dedicated) allocations kept for reuse (counted in memory_reserved).
+    std::size_t memory_spare() const { return alloc_.spare_bytes(); }
     std::size_t pipeline_count() const { return pipes_.size(); }
     std::size_t dispatch_count() const { return rec_.dispatch_count(); }
     std::size_t barrier_count() const { return rec_.barrier_count(); }

@@ -183,10 +183,14 @@ inline bool gemm_config_fits(const gemm_config& c, const VkPhysicalDeviceLimits&
 /// of about one tile per unit (1024^2 on 132 SMs) gets a 256-thread tile, large ones the fastest
 /// tile, a size whose waves would leave units idle (3072) a tile with other waves, and small or
 /// skinny ones the 32x32 tile.
-inline std::size_t pick_gemm_config(std::size_t M, std::size_t N, std::size_t batch) {
+struct gemm_pick {
+    std::size_t config;
+    double cost;  // per-unit multiply-adds per step of k, over throughput (relative)
+};
+inline gemm_pick pick_gemm_tile(std::size_t M, std::size_t N, std::size_t batch) {
     context& ctx = context::instance();
     int forced = gemm_forced_config();
-    if (forced >= 0 && static_cast<std::size_t>(forced) < gemm_config_count) return static_cast<std::size_t>(forced);
+    if (forced >= 0 && static_cast<std::size_t>(forced) < gemm_config_count) return {static_cast<std::size_t>(forced), 0};
     // SMs where the driver says; a guess for other GPUs; a few "units" for a CPU device.
     double units = ctx.compute_units() ? ctx.compute_units() : (ctx.is_cpu() ? 4 : 64);
     std::size_t best = gemm_config_count - 1;
@@ -200,6 +204,30 @@ inline std::size_t pick_gemm_config(std::size_t M, std::size_t N, std::size_t ba
         double cost = waves * resident * c.bm * c.bn / (c.speed * std::pow(std::min(1.0, warps / 16.0), 0.3));
         if (best_cost == 0 || cost < best_cost) {
             best = i;
+            best_cost = cost;
+        }
+    }
+    return {best, best_cost};
+}
+inline std::size_t pick_gemm_config(std::size_t M, std::size_t N, std::size_t batch) { return pick_gemm_tile(M, N, batch).config; }
+
+/// Split-K: how many slices of k a single product is cut into, each slice a batch entry of one
+/// dispatch, summed by a reduction afterwards. A product with few tiles and a long k (a conv
+/// weight gradient: 128 x 576 with k = N*P*Q = 16384; Linear 8192 -> 1024 at batch 64) would
+/// otherwise run on a few compute units. The estimate: the tile cost above times the k of a
+/// slice, plus reading the S partial products (~35 multiply-add times per float and unit, from
+/// an H100's 7.6 bytes per clock and unit against its multiply-add rate) and a dispatch
+/// (~3 us). Slices keep k >= 128. Returns 1 when splitting does not pay (or a tile is forced).
+inline std::size_t pick_gemm_split(std::size_t M, std::size_t N, std::size_t K) {
+    if (gemm_forced_config() >= 0 || K < 512) return 1;
+    context& ctx = context::instance();
+    double units = ctx.compute_units() ? ctx.compute_units() : (ctx.is_cpu() ? 4 : 64);
+    std::size_t best = 1;
+    double best_cost = pick_gemm_tile(M, N, 1).cost * double(K);
+    for (std::size_t s = 2; s <= 64 && K / s >= 128; s *= 2) {
+        double cost = pick_gemm_tile(M, N, s).cost * std::ceil(double(K) / double(s)) + 35.0 * double(s * M * N) / units + 420e3;
+        if (cost < best_cost) {
+            best = s;
             best_cost = cost;
         }
     }
@@ -314,7 +342,9 @@ inline void arg_reduce(bool greater, const device_buffer& in, std::size_t in_off
 
 /// Batched row-major GEMM: C_b = alpha op(A_b) op(B_b) + beta C_b for b < batch, with
 /// X_b = X + x_off + b * stride_x; op transposes when its flag is set. C must not overlap A or B;
-/// beta == 0 ignores C's old contents (NaN included).
+/// beta == 0 ignores C's old contents (NaN included). A single product with few tiles and a
+/// long k (alpha 1, beta 0, C's rows contiguous) is computed as slices of k summed afterwards
+/// (pick_gemm_split): the sum's order then differs from one pass over k, within rounding.
 inline void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha, const device_buffer& A, std::size_t a_off,
                  std::size_t lda, std::size_t stride_a, const device_buffer& B, std::size_t b_off, std::size_t ldb, std::size_t stride_b,
                  float beta, device_buffer& C, std::size_t c_off, std::size_t ldc, std::size_t stride_c, std::size_t batch = 1) {
@@ -345,6 +375,21 @@ inline void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, 
         u32(b_last, "B's last index", op);
     }
     u32(c_last, "C's last index", op);
+    // Few tiles and a long k: slices of k as batch entries into scratch, then their sum into C.
+    if (std::size_t split = batch == 1 && alpha == 1.0f && beta == 0.0f && ldc == N ? pick_gemm_split(M, N, K) : 1; split > 1) {
+        const std::size_t chunk = ((K + split - 1) / split + 15) / 16 * 16;  // a multiple of 16: vec4 loads stay aligned
+        const std::size_t full = K / chunk, rest = K - full * chunk, parts = full + (rest ? 1 : 0), mn = M * N;
+        device_buffer partial(parts * mn * sizeof(float));
+        gemm(ta, tb, M, N, chunk, 1.0f, A, a_off, lda, ta ? chunk * lda : chunk, B, b_off, ldb, tb ? chunk : chunk * ldb, 0.0f,
+             partial, 0, N, mn, full);
+        if (rest) {  // the shorter last slice (split again if that pays)
+            const std::size_t k0 = full * chunk;
+            gemm(ta, tb, M, N, rest, 1.0f, A, a_off + (ta ? k0 * lda : k0), lda, 0, B, b_off + (tb ? k0 : k0 * ldb), ldb, 0, 0.0f,
+                 partial, full * mn, N, 0, 1);
+        }
+        reduce(reduce_op::sum, partial, 0, C, c_off, 1, parts, mn);
+        return;
+    }
     const gemm_config& c = gemm_configs[pick_gemm_config(M, N, batch)];
     bool va = a_off % 4 == 0 && lda % 4 == 0 && (batch == 1 || stride_a % 4 == 0);
     bool vb = b_off % 4 == 0 && ldb % 4 == 0 && (batch == 1 || stride_b % 4 == 0);

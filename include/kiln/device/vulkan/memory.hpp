@@ -64,10 +64,12 @@ public:
         else
             limit_ = heap_size_;
         block_size_ = std::min(block_size_, std::max<VkDeviceSize>(limit_ / 4 / align_ * align_, align_));
+        spare_cap_ = std::min<VkDeviceSize>(VkDeviceSize(1) << 30, limit_ / 8);
     }
     allocator(const allocator&) = delete;
     allocator& operator=(const allocator&) = delete;
     ~allocator() {
+        release_spares();
         for (auto& b : blocks_) {
             api().vkDestroyBuffer(core_.device, b.buffer, nullptr);
             api().vkFreeMemory(core_.device, b.memory, nullptr);
@@ -114,11 +116,26 @@ public:
             fl.erase(it);
         }
     }
+    /// Takes back a dedicated allocation the GPU is done with. It is kept for reuse while the
+    /// kept ones total at most spare_cap_ bytes (a training step frees and requests the same
+    /// large temporaries every step: im2col buffers, split-K partials; vkAllocateMemory costs
+    /// about a millisecond for tens of MiB), else freed.
     void free_dedicated(VkBuffer b, VkDeviceMemory m, VkDeviceSize size) {
-        api().vkDestroyBuffer(core_.device, b, nullptr);
-        api().vkFreeMemory(core_.device, m, nullptr);
-        reserved_ -= size;
+        if (spare_bytes_ + size <= spare_cap_) {
+            spare_.push_back({b, m, size});
+            spare_bytes_ += size;
+            return;
+        }
+        destroy_dedicated(b, m, size);
     }
+    /// Frees every kept dedicated allocation (before reporting out of memory, and at exit).
+    void release_spares() {
+        for (auto& d : spare_) destroy_dedicated(d.buffer, d.memory, d.size);
+        spare_.clear();
+        spare_bytes_ = 0;
+    }
+    /// Bytes of dedicated allocations kept for reuse.
+    std::size_t spare_bytes() const { return static_cast<std::size_t>(spare_bytes_); }
     void forget_dedicated_use(VkDeviceSize size) { in_use_ -= size; }
 
     /// Mapped host memory; cached first (downloads read it), coherent preferred.
@@ -211,13 +228,37 @@ private:
     void add_block(std::size_t bytes) {
         block b;
         b.size = block_size_;
-        if (VkResult r = make_memory(b.size, b.buffer, b.memory); r != VK_SUCCESS) out_of_memory(bytes, b.size, r);
+        VkResult r = make_memory(b.size, b.buffer, b.memory);
+        if (r != VK_SUCCESS && !spare_.empty()) {
+            release_spares();
+            r = make_memory(b.size, b.buffer, b.memory);
+        }
+        if (r != VK_SUCCESS) out_of_memory(bytes, b.size, r);
         b.free.push_back({0, b.size});
         blocks_.push_back(std::move(b));
     }
     allocation allocate_dedicated(std::size_t bytes, VkDeviceSize want) {
         allocation a;
-        if (VkResult r = make_memory(want, a.buffer, a.dedicated); r != VK_SUCCESS) out_of_memory(bytes, want, r);
+        // A kept allocation of at least `want` and at most 1.25x it, the smallest such.
+        std::size_t pick = spare_.size();
+        for (std::size_t i = 0; i < spare_.size(); ++i)
+            if (spare_[i].size >= want && spare_[i].size - want <= want / 4 && (pick == spare_.size() || spare_[i].size < spare_[pick].size))
+                pick = i;
+        if (pick < spare_.size()) {
+            a.buffer = spare_[pick].buffer;
+            a.dedicated = spare_[pick].memory;
+            a.size = spare_[pick].size;
+            spare_bytes_ -= a.size;
+            spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(pick));
+            in_use_ += a.size;
+            return a;
+        }
+        VkResult r = make_memory(want, a.buffer, a.dedicated);
+        if (r != VK_SUCCESS && !spare_.empty()) {
+            release_spares();
+            r = make_memory(want, a.buffer, a.dedicated);
+        }
+        if (r != VK_SUCCESS) out_of_memory(bytes, want, r);
         a.size = want;
         in_use_ += want;
         return a;
@@ -238,8 +279,21 @@ private:
         return allocation{blocks_[i].buffer, off, want, i, VK_NULL_HANDLE};
     }
 
+    struct spare {
+        VkBuffer buffer;
+        VkDeviceMemory memory;
+        VkDeviceSize size;
+    };
+    void destroy_dedicated(VkBuffer b, VkDeviceMemory m, VkDeviceSize size) {
+        api().vkDestroyBuffer(core_.device, b, nullptr);
+        api().vkFreeMemory(core_.device, m, nullptr);
+        reserved_ -= size;
+    }
+
     device_core& core_;
     std::vector<block> blocks_;
+    std::vector<spare> spare_;
+    VkDeviceSize spare_bytes_ = 0, spare_cap_ = 0;
     VkDeviceSize align_ = 256, block_size_ = default_block, heap_size_ = 0, limit_ = 0, in_use_ = 0, reserved_ = 0;
     std::uint32_t max_range_ = 0, type_bits_ = 0, device_type_ = 0;
 };
