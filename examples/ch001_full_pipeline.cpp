@@ -5,7 +5,10 @@
 // which every test image counts once; saving the trained model and loading it back; and an
 // export (safetensors with PyTorch's names) that the equivalent torch.nn.Sequential loads.
 //
-// usage: ch001_full_pipeline [data-dir] [epochs] [export.safetensors]
+// The same program trains on the GPU when the device is vulkan: the model type is the only
+// thing that changes (nn layers take the device as a template parameter).
+//
+// usage: ch001_full_pipeline [data-dir] [epochs] [export.safetensors | -] [cpu | vulkan]
 #include <kiln/data/idx.hpp>
 #include <kiln/data/loader.hpp>
 #include <kiln/data/transforms.hpp>
@@ -18,10 +21,12 @@
 #include <kiln/nn/linear.hpp>
 #include <kiln/nn/sequential.hpp>
 #include <kiln/optim/optim.hpp>
+#include <kiln/vulkan.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 using namespace kiln;
@@ -29,9 +34,10 @@ using namespace kiln;
 constexpr std::size_t B = 64, H = 28, W = 28, pixels = H * W;
 // torch: Conv2d(1,32,3,p=1) ReLU MaxPool2d(2) Conv2d(32,64,3,p=1) ReLU MaxPool2d(2) Flatten
 //        Linear(3136,128) ReLU Dropout(0.25) Linear(128,10)
-using cnn = nn::sequential<nn::conv2d<1, 32, 3, 1, 1>, nn::relu, nn::max_pool2d<2>, nn::conv2d<32, 64, 3, 1, 1>,
-                           nn::relu, nn::max_pool2d<2>, nn::flatten<>, nn::linear<64 * 7 * 7, 128>, nn::relu,
-                           nn::dropout, nn::linear<128, 10>>;
+template <class D>
+using cnn = nn::sequential<nn::conv2d<1, 32, 3, 1, 1, 1, D>, nn::relu, nn::max_pool2d<2>, nn::conv2d<32, 64, 3, 1, 1, 1, D>,
+                           nn::relu, nn::max_pool2d<2>, nn::flatten<>, nn::linear<64 * 7 * 7, 128, D>, nn::relu,
+                           nn::dropout, nn::linear<128, 10, D>>;
 
 constexpr float pixel_mean = 0.2860f, pixel_std = 0.3530f;  // Fashion-MNIST training set statistics
 
@@ -50,32 +56,28 @@ static void prepare(const tensor<float, shape<B, pixels>>& raw, std::size_t vali
     }
 }
 
-static double test_accuracy(const cnn& model, const data::table& test, generator& g) {
+template <class D>
+static double test_accuracy(const cnn<D>& model, const data::table& test, generator& g) {
     data::loader<B, pixels> batches(test);
     tensor<float, shape<B, 1, H, W>> x;
     std::size_t correct = 0;
     for (const auto& b : batches) {
         prepare(b.x, b.valid, false, g, x);
-        auto pred = argmax<1>(model.predict(x));
+        auto pred = to<cpu>(argmax<1>(model.predict(to<D>(x))));
         for (std::size_t i = 0; i < b.valid; ++i) correct += pred[i] == b.y[i];
     }
     return double(correct) / double(test.rows());
 }
 
-int main(int argc, char** argv) {
-    const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
-    const int epochs = argc > 2 ? std::atoi(argv[2]) : 3;
-    const std::string export_path = argc > 3 ? argv[3] : "";
-    const auto train = data::as_table(data::load_mnist(dir, "train"));
-    const auto test = data::as_table(data::load_mnist(dir, "t10k"));
-    std::printf("Fashion-MNIST: %zu training, %zu test images\n", train.rows(), test.rows());
-
+template <class D>
+int run(const data::table& train, const data::table& test, int epochs, const std::string& export_path) {
+    using cnn = ::cnn<D>;
     manual_seed(0);
     cnn model;
     model.tail.tail.tail.tail.tail.tail.tail.tail.tail.head.p = 0.25f;
     static_assert(cnn::parameters == 421642);
     std::printf("CNN: %zu parameters, %.1f MFLOP per image forward\n", cnn::parameters,
-                double(cnn::flops<shape<1, 1, H, W>>()) / 1e6);
+                double(cnn::template flops<shape<1, 1, H, W>>()) / 1e6);
     optim::adam opt(model, {.lr = 1e-3});
     data::loader<B, pixels> batches(train, {.shuffle = true, .seed = 1});
     generator aug(2);
@@ -86,7 +88,8 @@ int main(int argc, char** argv) {
         double total = 0;
         for (const auto& b : batches) {
             prepare(b.x, b.valid, true, aug, x);
-            auto out = model(x);
+            const auto xd = to<D>(x);
+            auto out = model(xd);
             auto l = loss::cross_entropy(out, b.y, 0.0, b.valid);
             opt.zero_grad();
             backward(l);
@@ -118,4 +121,19 @@ int main(int argc, char** argv) {
         return 1;
     }
     return 0;
+}
+
+int main(int argc, char** argv) {
+    const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
+    const int epochs = argc > 2 ? std::atoi(argv[2]) : 3;
+    const std::string export_path = argc > 3 && std::strcmp(argv[3], "-") != 0 ? argv[3] : "";
+    const bool on_vulkan = argc > 4 && std::strcmp(argv[4], "vulkan") == 0;
+    const auto train = data::as_table(data::load_mnist(dir, "train"));
+    const auto test = data::as_table(data::load_mnist(dir, "t10k"));
+    std::printf("Fashion-MNIST: %zu training, %zu test images\n", train.rows(), test.rows());
+    if (!on_vulkan) return run<cpu>(train, test, epochs, export_path);
+    std::printf("device: %s\n", vk::context::instance().device_name());
+    const int rc = run<vulkan>(train, test, epochs, export_path);
+    vk::context::reset();
+    return rc;
 }

@@ -254,6 +254,9 @@ TEST_F(Devices, ConvNetTrainingStepsAgree) {
         nn::sequential<nn::conv2d<3, 6, 3, 1, 1, 1, D>, nn::relu, nn::max_pool2d<2>, nn::conv2d<6, 8, 3, 1, 1, 1, D>,
                        nn::relu, nn::avg_pool2d<2>, nn::flatten<>, nn::linear<32, 3, D>>
             model;
+        using M = decltype(model);
+        static_assert(std::is_same_v<typename M::device_type, D>);
+        static_assert(M::template flops<shape<4, 3, 8, 8>>() == 2 * 4 * 64 * (6 * 27 + 8 * 54 / 4) + 2 * 4 * 32 * 3);
         auto opt = optim::adam(model, {.lr = 1e-2});
         const auto x = to<D>(xa);
         float last = 0;

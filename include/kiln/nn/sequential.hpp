@@ -128,8 +128,30 @@ private:
 template <>
 struct sequential<> {};
 
+namespace detail {
+/// The device a layer's parameters live on (its `weight`'s, or its own device_type), else F.
+template <class L, class F>
+struct layer_device {
+    using type = F;
+};
+template <class L, class F>
+    requires requires { typename L::device_type; }
+struct layer_device<L, F> {
+    using type = typename L::device_type;
+};
+template <class L, class F>
+    requires(!requires { typename L::device_type; } && requires(L& l) { l.weight; })
+struct layer_device<L, F> {
+    using type = typename std::remove_cvref_t<decltype(std::declval<L&>().weight)>::device_type;
+};
+}  // namespace detail
+
 template <class Head, class... Tail>
 struct sequential<Head, Tail...> {
+    /// The device of the first layer with parameters (cpu for a model without any).
+    using device_type = typename detail::layer_device<
+        Head, typename std::conditional_t<sizeof...(Tail) == 0, std::type_identity<cpu>,
+                                          detail::layer_device<sequential<Tail...>, cpu>>::type>::type;
     Head head;
     sequential<Tail...> tail;
 
@@ -176,8 +198,8 @@ struct sequential<Head, Tail...> {
         std::size_t f = 0;
         if constexpr (requires { Head::template flops<In>(); }) f += Head::template flops<In>();
         if constexpr (sizeof...(Tail) > 0) {
-            using Next = typename decltype(std::declval<const Head&>().forward(std::declval<const tensor<float, In>&>(),
-                                                                                use_values{}))::shape_type;
+            using Next = typename decltype(std::declval<const Head&>().forward(
+                std::declval<const tensor<float, In, device_type>&>(), use_values{}))::shape_type;
             f += sequential<Tail...>::template flops<Next>();
         }
         return f;
@@ -200,6 +222,7 @@ private:
 
 /// The output shape of model M for inputs of shape In (deduced at compile time).
 template <class M, class In, class T = float>
-using output_shape_t = typename decltype(std::declval<const M&>().predict(std::declval<const tensor<T, In>&>()))::shape_type;
+using output_shape_t = typename decltype(std::declval<const M&>().predict(
+    std::declval<const tensor<T, In, typename detail::layer_device<M, cpu>::type>&>()))::shape_type;
 
 }  // namespace kiln::nn
