@@ -194,6 +194,29 @@ TEST_F(runtime, large_temporaries_reuse_their_memory) {
     }
 }
 
+TEST_F(runtime, profile_times_every_kernel) {
+    with_env("KILN_VULKAN_PROFILE", "1", [] {
+        auto& rec = vk::context::instance().recorder();
+        ASSERT_TRUE(rec.profiling());
+        vk::device_buffer a(64 * 64 * 4), c(64 * 64 * 4);
+        for (int i = 0; i < 3; ++i) {
+            vk::fill(a, 0, 64 * 64, 1.0f);
+            vk::gemm(false, false, 64, 64, 64, 1.0f, a, 0, 64, 0, a, 0, 64, 0, 0.0f, c, 0, 64, 0);
+        }
+        EXPECT_EQ(to_host(c, 1)[0], 64.0f);  // a sync point: the batch's timestamps are read
+        std::size_t fills = 0, gemms = 0;
+        for (const auto& [label, e] : rec.profile()) {
+            EXPECT_GE(e.seconds, 0.0) << label;
+            if (label == "fill") fills += e.count;
+            if (label.rfind("gemm[", 0) == 0) gemms += e.count;
+        }
+        EXPECT_EQ(fills, 3u);
+        EXPECT_EQ(gemms, 3u);
+        EXPECT_NE(rec.profile_report().find("fill"), std::string::npos);
+    });
+    EXPECT_FALSE(vk::context::instance().recorder().profiling());
+}
+
 TEST_F(runtime, gpu_timer_measures) {
     vk::device_buffer a(128 * 128 * 4), c(128 * 128 * 4);
     vk::fill(a, 0, 128 * 128, 1.0f);

@@ -8,7 +8,12 @@
 // reader of last batch's output still gets its barrier.
 #pragma once
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "memory.hpp"
@@ -64,6 +69,10 @@ public:
             qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
             qci.queryCount = query_count;
             check(f.vkCreateQueryPool(core.device, &qci, nullptr, &queries_), "vkCreateQueryPool");
+            if (const char* e = std::getenv("KILN_VULKAN_PROFILE"); e && *e && std::strcmp(e, "0") != 0) {
+                qci.queryCount = frames_in_flight * profile_slots;
+                check(f.vkCreateQueryPool(core.device, &qci, nullptr, &profile_pool_), "vkCreateQueryPool");
+            }
         }
     }
     recorder(const recorder&) = delete;
@@ -84,6 +93,10 @@ public:
         }
         alloc_.destroy_host(staging_);
         if (queries_) f.vkDestroyQueryPool(core_.device, queries_, nullptr);
+        if (profile_pool_) {
+            f.vkDestroyQueryPool(core_.device, profile_pool_, nullptr);
+            std::fprintf(stderr, "%s", profile_report().c_str());
+        }
         f.vkDestroyCommandPool(core_.device, pool_, nullptr);
     }
 
@@ -152,6 +165,14 @@ public:
         }
         if (s.push_bytes) f.vkCmdPushConstants(fr->cmd, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, s.push_bytes, push);
         f.vkCmdDispatch(fr->cmd, gx, gy, gz);
+        if (profile_pool_ && fr->labels.size() + 1 < profile_slots) {
+            std::string label = s.name;
+            for (std::uint32_t i = 0; i < std::min<std::uint32_t>(spec.n, 3); ++i)
+                label += (i ? "," : "[") + std::to_string(spec.v[i]) + (i + 1 == std::min<std::uint32_t>(spec.n, 3) ? "]" : "");
+            f.vkCmdWriteTimestamp(fr->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, profile_pool_,
+                                  profile_base(*fr) + 1 + static_cast<std::uint32_t>(fr->labels.size()));
+            fr->labels.push_back(std::move(label));
+        }
         ++dispatches_;
         if (++fr->commands >= max_batch) submit();
     }
@@ -245,6 +266,30 @@ public:
         return static_cast<double>(ticks) * core_.props.limits.timestampPeriod * 1e-9;
     }
 
+    /// With KILN_VULKAN_PROFILE=1: GPU time per kernel (shader name and its first specialisation
+    /// constants), each dispatch charged the time since the previous one in its batch finished
+    /// (so waits at barriers and transfers count too), summed over finished batches. The report
+    /// is also printed to stderr when the context is destroyed.
+    struct profile_entry {
+        std::size_t count = 0;
+        double seconds = 0;
+    };
+    bool profiling() const { return profile_pool_ != VK_NULL_HANDLE; }
+    const std::map<std::string, profile_entry>& profile() const { return profile_; }
+    std::string profile_report() const {
+        std::vector<std::pair<std::string, profile_entry>> rows(profile_.begin(), profile_.end());
+        std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+        double total = 0;
+        for (const auto& r : rows) total += r.second.seconds;
+        std::string out = "[vulkan] profile (KILN_VULKAN_PROFILE): kernel, dispatches, total ms, share\n";
+        char line[256];
+        for (const auto& r : rows) {
+            std::snprintf(line, sizeof line, "  %-28s %8zu %10.3f %5.1f%%\n", r.first.c_str(), r.second.count, r.second.seconds * 1e3,
+                          total > 0 ? 100 * r.second.seconds / total : 0.0);
+            out += line;
+        }
+        return out;
+    }
     std::size_t dispatch_count() const { return dispatches_; }
     std::size_t barrier_count() const { return barriers_; }
     std::size_t submit_count() const { return submits_; }
@@ -259,6 +304,7 @@ private:
         std::uint32_t commands = 0;
         std::uint64_t serial = 0;
         bool recording = false, in_flight = false;
+        std::vector<std::string> labels;  // profiling: one per dispatch timed
     };
     struct range {
         VkBuffer buffer;
@@ -288,6 +334,11 @@ private:
         auto bi = make<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
         bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
         check(f.vkBeginCommandBuffer(fr.cmd, &bi), "vkBeginCommandBuffer");
+        if (profile_pool_) {
+            f.vkCmdResetQueryPool(fr.cmd, profile_pool_, profile_base(fr), profile_slots);
+            f.vkCmdWriteTimestamp(fr.cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, profile_pool_, profile_base(fr));
+            fr.labels.clear();
+        }
         fr.params_used = 0;
         fr.commands = 0;
         fr.recording = true;
@@ -318,6 +369,19 @@ private:
                  "large; the context is unusable, call kiln::vk::context::reset()", core_.timeout_s, core_.props.deviceName);
         check(r, "vkWaitForFences");
         fr.in_flight = false;
+        if (profile_pool_ && !fr.labels.empty()) {
+            std::vector<std::uint64_t> t(fr.labels.size() + 1);
+            check(api().vkGetQueryPoolResults(core_.device, profile_pool_, profile_base(fr), static_cast<std::uint32_t>(t.size()),
+                                              t.size() * 8, t.data(), 8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+                  "vkGetQueryPoolResults");
+            const std::uint64_t mask = core_.timestamp_bits >= 64 ? ~0ull : ((1ull << core_.timestamp_bits) - 1);
+            for (std::size_t i = 0; i < fr.labels.size(); ++i) {
+                auto& e = profile_[fr.labels[i]];
+                e.count += 1;
+                e.seconds += double((t[i + 1] - t[i]) & mask) * core_.props.limits.timestampPeriod * 1e-9;
+            }
+            fr.labels.clear();
+        }
         completed_ = std::max(completed_, fr.serial);
     }
 
@@ -394,7 +458,11 @@ private:
     allocator& alloc_;
     pipeline_cache& pipes_;
     VkCommandPool pool_ = VK_NULL_HANDLE;
-    VkQueryPool queries_ = VK_NULL_HANDLE;
+    static constexpr std::uint32_t profile_slots = max_batch + 2;
+    std::uint32_t profile_base(const frame& fr) const { return static_cast<std::uint32_t>(&fr - frames_) * profile_slots; }
+
+    VkQueryPool queries_ = VK_NULL_HANDLE, profile_pool_ = VK_NULL_HANDLE;
+    std::map<std::string, profile_entry> profile_;
     frame frames_[frames_in_flight];
     std::uint32_t cur_ = 0, next_query_ = 0;
     VkDeviceSize param_align_ = 64, staging_used_ = 0;

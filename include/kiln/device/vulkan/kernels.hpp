@@ -9,12 +9,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include "context.hpp"
 #include "spirv/arg_reduce.hpp"
 #include "spirv/conv.hpp"
 #include "spirv/copy.hpp"
 #include "spirv/elementwise.hpp"
+#include "spirv/elementwise_jit.hpp"
 #include "spirv/fill.hpp"
 #include "spirv/gemm.hpp"
 #include "spirv/reduce.hpp"
@@ -98,6 +100,8 @@ struct conv_push {  // conv.comp
 static_assert(offsetof(conv_push, P) == 48 && sizeof(conv_push) == 64, "conv_push must match conv.comp");
 
 inline const shader_info elementwise_shader{"elementwise", spirv::elementwise, sizeof(spirv::elementwise), 10, sizeof(ew_push)};
+inline const shader_info elementwise_jit_shader{"elementwise_jit", spirv::elementwise_jit, sizeof(spirv::elementwise_jit), 10,
+                                                sizeof(ew_push)};
 inline const shader_info reduce_shader{"reduce", spirv::reduce, sizeof(spirv::reduce), 2, sizeof(reduce_push)};
 inline const shader_info arg_reduce_shader{"arg_reduce", spirv::arg_reduce, sizeof(spirv::arg_reduce), 2, sizeof(reduce_push)};
 inline const shader_info gemm_shader{"gemm", spirv::gemm, sizeof(spirv::gemm), 3, sizeof(gemm_push)};
@@ -261,6 +265,16 @@ inline void check_program(const ew_program& p) {
 
 }  // namespace detail
 
+namespace detail {
+/// Whether elementwise programs are compiled per expression (elementwise_jit.comp): on GPUs,
+/// not on CPU devices (lavapipe compiles each pipeline with LLVM, slowly, and its interpreter
+/// has no local-memory penalty). KILN_VULKAN_EW_JIT=0 or 1 overrides; read at each call.
+inline bool ew_jit() {
+    if (const char* e = std::getenv("KILN_VULKAN_EW_JIT"); e && *e) return std::strcmp(e, "0") != 0;
+    return !context::instance().is_cpu();
+}
+}  // namespace detail
+
 /// Evaluates `p` for every output element, writing prod(extents) contiguous floats to out at
 /// out_offset. `leaves` holds p.n_leaves buffers; out may alias a leaf read at the same index.
 inline void elementwise(const ew_program& p, const device_buffer* const* leaves, device_buffer& out, std::size_t out_offset = 0) {
@@ -299,6 +313,16 @@ inline void elementwise(const ew_program& p, const device_buffer* const* leaves,
     auto& rec = context::instance().recorder();
     b[9] = rec.params(&prm, sizeof prm);
     ew_push pc{u32(out_offset, "out_offset", "elementwise"), u32(total, "size", "elementwise")};
+    if (ew_jit()) {
+        spec_constants spec;
+        spec.n = 3 + p.n_code;
+        spec.v[0] = p.n_code;
+        spec.v[1] = prm.contiguous;
+        spec.v[2] = p.rank;
+        for (std::uint32_t i = 0; i < p.n_code; ++i) spec.v[3 + i] = p.code[i];
+        rec.dispatch(elementwise_jit_shader, spec, b, 10, &pc, groups_for(total));
+        return;
+    }
     rec.dispatch(elementwise_shader, {}, b, 10, &pc, groups_for(total));
 }
 

@@ -28,7 +28,7 @@ struct shader_info {
 
 /// Specialisation constants (constant_id i = v[i]); a fixed array so a lookup allocates nothing.
 struct spec_constants {
-    static constexpr std::uint32_t max = 12;
+    static constexpr std::uint32_t max = 67;  // elementwise_jit.comp: 3 + 64 instructions
     std::uint32_t v[max] = {};
     std::uint32_t n = 0;
     spec_constants() = default;
