@@ -84,7 +84,9 @@ device_slot make_device_slot(const std::string& name, P& p) {
     };
     d.step = [&p, st](const rule_params& r) {
         auto& w = p.value();
-        const T g = r.maximize ? T(-p.grad()) : T(p.grad());
+        std::optional<T> negated;  // a copy only when maximizing
+        if (r.maximize) negated.emplace(-p.grad());
+        const T& g = r.maximize ? *negated : p.grad();
         if (r.kind == rule_params::sgd) {
             const T d0 = r.wd != 0 ? T(g + w * r.wd) : g;
             if (r.momentum != 0) {

@@ -159,5 +159,25 @@ TEST_F(copy_fill, grid_stride_beyond_one_dispatch_row) {
     for (std::size_t i = 1997; i < 2000; ++i) ASSERT_EQ(tail[i], 7.0f) << i;
 }
 
+// Axes dense in both operands merge; a single dense run becomes a buffer copy (no shader), also
+// at offsets, and a broadcast (stride 0) still goes through the copy kernel.
+TEST_F(copy_fill, dense_copies_are_buffer_copies) {
+    auto h = random_vector(200, 9);
+    auto src = to_device(h);
+    vk::device_buffer out(200 * sizeof(float));
+    vk::fill(out, 0, 200, -1.0f);
+    const std::size_t before = ctx().dispatch_count();
+    const std::uint32_t ext[3] = {2, 5, 6}, str[3] = {30, 6, 1};
+    vk::strided_copy(src, 7, str, out, 100, str, ext, 3);  // 60 floats from 7 to 100
+    EXPECT_EQ(ctx().dispatch_count(), before);              // a vkCmdCopyBuffer, not a dispatch
+    auto got = to_host(out, 200);
+    for (std::size_t i = 0; i < 200; ++i) EXPECT_EQ(got[i], i >= 100 && i < 160 ? h[7 + i - 100] : -1.0f) << i;
+    const std::uint32_t bext[2] = {3, 4}, bin[2] = {0, 1}, bout[2] = {4, 1};  // a row repeated 3 times
+    vk::strided_copy(src, 0, bin, out, 0, bout, bext, 2);
+    EXPECT_EQ(ctx().dispatch_count(), before + 1);
+    got = to_host(out, 12);
+    for (std::size_t i = 0; i < 12; ++i) EXPECT_EQ(got[i], h[i % 4]) << i;
+}
+
 }  // namespace
 }  // namespace kiln_vk_test

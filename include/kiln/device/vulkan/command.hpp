@@ -177,6 +177,16 @@ public:
         if (++fr->commands >= max_batch) submit();
     }
 
+    /// Device -> device copy of `bytes` (vkCmdCopyBuffer: no shader), ordered like a dispatch.
+    void copy(const allocation& src, VkDeviceSize src_offset, const allocation& dst, VkDeviceSize dst_offset, VkDeviceSize bytes) {
+        begin();
+        binding b[2] = {{src.buffer, src.offset + src_offset, bytes, false}, {dst.buffer, dst.offset + dst_offset, bytes, true}};
+        track(b, 2);
+        VkBufferCopy c{src.offset + src_offset, dst.offset + dst_offset, bytes};
+        api().vkCmdCopyBuffer(frames_[cur_].cmd, src.buffer, dst.buffer, 1, &c);
+        if (++frames_[cur_].commands >= max_batch) submit();
+    }
+
     /// Host -> device through the staging buffer; returns before the GPU copies (src is
     /// consumed at once, so the caller may reuse it).
     void upload(const allocation& dst, VkDeviceSize dst_offset, const void* src, std::size_t bytes) {

@@ -457,6 +457,29 @@ inline void strided_copy(const device_buffer& in, std::size_t in_base, const std
     check_floats(out, out_base, out_last, "strided_copy", "the output");
     if (in.where().buffer == out.where().buffer && in.where().offset == out.where().offset && in_base <= out_last && out_base <= in_last)
         fail("[vulkan] strided_copy: input and output ranges overlap in one buffer");
+    // Merge axes that are contiguous in both (row-major runs); one dense run is a plain buffer copy.
+    std::uint32_t ext[6], ist[6], ost[6], r = 0;
+    for (std::uint32_t k = 0; k < rank; ++k) {
+        if (extents[k] == 1) continue;
+        if (r > 0 && ist[r - 1] == in_strides[k] * extents[k] && ost[r - 1] == out_strides[k] * extents[k]) {
+            ext[r - 1] *= extents[k];
+            ist[r - 1] = in_strides[k];
+            ost[r - 1] = out_strides[k];
+            continue;
+        }
+        ext[r] = extents[k], ist[r] = in_strides[k], ost[r] = out_strides[k], ++r;
+    }
+    if (r == 0 || (r == 1 && ist[0] == 1 && ost[0] == 1)) {
+        context::instance().recorder().copy(in.where(), in_base * sizeof(float), out.where(), out_base * sizeof(float),
+                                            total * sizeof(float));
+        return;
+    }
+    for (std::uint32_t k = 0; k < 6; ++k) {
+        pc.extents[k] = k < r ? ext[k] : 0;
+        pc.in_strides[k] = k < r ? ist[k] : 0;
+        pc.out_strides[k] = k < r ? ost[k] : 0;
+    }
+    rank = r;
     pc.in_base = u32(in_base, "in_base", "strided_copy");
     pc.out_base = u32(out_base, "out_base", "strided_copy");
     pc.rank = rank;
