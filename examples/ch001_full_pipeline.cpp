@@ -21,7 +21,9 @@
 #include <kiln/nn/linear.hpp>
 #include <kiln/nn/sequential.hpp>
 #include <kiln/optim/optim.hpp>
+#if KILN_EXAMPLES_VULKAN  // set by examples/CMakeLists.txt when kiln::vulkan is built
 #include <kiln/vulkan.hpp>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -132,8 +134,13 @@ int main(int argc, char** argv) {
     const auto test = data::as_table(data::load_mnist(dir, "t10k"));
     std::printf("Fashion-MNIST: %zu training, %zu test images\n", train.rows(), test.rows());
     if (!on_vulkan) return run<cpu>(train, test, epochs, export_path);
+#if KILN_EXAMPLES_VULKAN
     std::printf("device: %s\n", vk::context::instance().device_name());
     const int rc = run<vulkan>(train, test, epochs, export_path);
     vk::context::reset();
     return rc;
+#else
+    std::printf("this build has no Vulkan device (configured with -DKILN_VULKAN=OFF)\n");
+    return 1;
+#endif
 }

@@ -9,8 +9,11 @@
 #include <kiln/nn/linear.hpp>
 #include <kiln/nn/sequential.hpp>
 #include <kiln/optim/optim.hpp>
+#if KILN_EXAMPLES_VULKAN  // set by examples/CMakeLists.txt when kiln::vulkan is built
 #include <kiln/vulkan.hpp>
+#endif
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -102,6 +105,13 @@ int main(int argc, char** argv) {
     // 7. Hardware acceleration: the same model type on another device.
     const bool want_vulkan = argc > 1 && std::strcmp(argv[1], "vulkan") == 0;
     int rc = train_on<cpu>();
+#if KILN_EXAMPLES_VULKAN
     if (want_vulkan || (argc == 1 && vk::context::available())) rc |= train_on<vulkan>();
+#else
+    if (want_vulkan) {
+        std::printf("this build has no Vulkan device (configured with -DKILN_VULKAN=OFF)\n");
+        return 1;
+    }
+#endif
     return rc;
 }
