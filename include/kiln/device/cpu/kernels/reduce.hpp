@@ -30,6 +30,12 @@ struct reducer<reduce_min> {
     template <class T> static T finish(const simd::batch<T>& b) { return simd::reduce_min(b); }
 };
 
+// Inlined into a reduction to one element (inner == 1), GCC 12 still analyses the dead
+// inner > 1 branch against the one-element output and warns that its loop would overflow it.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Waggressive-loop-optimizations"
+#endif
 /// out[o, i] = R over k of in[o, k, i]; n >= 1.
 template <class R, class T>
 void reduce(const T* in, T* out, std::size_t outer, std::size_t n, std::size_t inner) {
@@ -75,6 +81,10 @@ void reduce(const T* in, T* out, std::size_t outer, std::size_t n, std::size_t i
         }
     }
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /// out[o, i] = index k of the largest (Greater) or smallest in[o, k, i]; the first on ties;
 /// a NaN counts as the extreme so it is never hidden.
