@@ -6,6 +6,10 @@
 
 #include "vk_test.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+
 namespace kiln_vk_test {
 namespace {
 
@@ -215,6 +219,42 @@ TEST_F(runtime, profile_times_every_kernel) {
         EXPECT_NE(rec.profile_report().find("fill"), std::string::npos);
     });
     EXPECT_FALSE(vk::context::instance().recorder().profiling());
+}
+
+TEST_F(runtime, pipeline_cache_persists_between_contexts) {
+    char dir[] = "/tmp/kiln_pipelines_XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    const std::string sub = std::string(dir) + "/a/b";  // created on save
+    auto work = [] {
+        vk::device_buffer a(32 * 32 * 4), c(32 * 32 * 4);
+        vk::fill(a, 0, 32 * 32, 1.0f);
+        vk::gemm(false, false, 32, 32, 32, 1.0f, a, 0, 32, 0, a, 0, 32, 0, 0.0f, c, 0, 32, 0);
+        EXPECT_EQ(to_host(c, 1)[0], 32.0f);
+    };
+    std::string path;
+    with_env("KILN_VULKAN_PIPELINE_CACHE", sub.c_str(), [&] {
+        EXPECT_FALSE(vk::context::instance().pipeline_cache_loaded());
+        path = vk::context::instance().pipeline_cache_path();
+        EXPECT_EQ(path.rfind(sub + "/vulkan-pipelines-", 0), 0u) << path;
+        work();
+    });  // the context ends: the cache is written
+    struct stat st{};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+    EXPECT_GE(st.st_size, 32);
+    with_env("KILN_VULKAN_PIPELINE_CACHE", sub.c_str(), [&] {
+        EXPECT_TRUE(vk::context::instance().pipeline_cache_loaded());
+        work();
+    });
+    // A damaged file is ignored (and replaced), never trusted.
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fputs("not a pipeline cache, but longer than its 32-byte header", f);
+    std::fclose(f);
+    with_env("KILN_VULKAN_PIPELINE_CACHE", sub.c_str(), [&] {
+        EXPECT_FALSE(vk::context::instance().pipeline_cache_loaded());
+        work();
+    });
+    with_env("KILN_VULKAN_PIPELINE_CACHE", "0", [] { EXPECT_EQ(vk::context::instance().pipeline_cache_path(), ""); });
 }
 
 TEST_F(runtime, gpu_timer_measures) {

@@ -55,6 +55,9 @@ public:
     /// Bytes of freed large (dedicated) allocations kept for reuse (counted in memory_reserved).
     std::size_t memory_spare() const { return alloc_.spare_bytes(); }
     std::size_t pipeline_count() const { return pipes_.size(); }
+    /// The file the driver's compiled pipelines persist in ("" when off), and whether it held usable data at start.
+    const std::string& pipeline_cache_path() const { return pipes_.path(); }
+    bool pipeline_cache_loaded() const { return pipes_.loaded(); }
     std::size_t dispatch_count() const { return rec_.dispatch_count(); }
     std::size_t barrier_count() const { return rec_.barrier_count(); }
     std::size_t submit_count() const { return rec_.submit_count(); }

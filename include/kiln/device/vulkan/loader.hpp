@@ -63,6 +63,7 @@ struct api_table {
     PFN_vkDestroyShaderModule vkDestroyShaderModule = nullptr;
     PFN_vkCreatePipelineCache vkCreatePipelineCache = nullptr;
     PFN_vkDestroyPipelineCache vkDestroyPipelineCache = nullptr;
+    PFN_vkGetPipelineCacheData vkGetPipelineCacheData = nullptr;
     PFN_vkCreateComputePipelines vkCreateComputePipelines = nullptr;
     PFN_vkDestroyPipeline vkDestroyPipeline = nullptr;
     PFN_vkCreatePipelineLayout vkCreatePipelineLayout = nullptr;
@@ -191,7 +192,7 @@ inline const char* load_device_functions(VkDevice d, bool push_descriptors) {
     KILN_VK_LOAD(vkBindBufferMemory) KILN_VK_LOAD(vkMapMemory) KILN_VK_LOAD(vkUnmapMemory)
     KILN_VK_LOAD(vkFlushMappedMemoryRanges) KILN_VK_LOAD(vkInvalidateMappedMemoryRanges)
     KILN_VK_LOAD(vkCreateShaderModule) KILN_VK_LOAD(vkDestroyShaderModule)
-    KILN_VK_LOAD(vkCreatePipelineCache) KILN_VK_LOAD(vkDestroyPipelineCache)
+    KILN_VK_LOAD(vkCreatePipelineCache) KILN_VK_LOAD(vkDestroyPipelineCache) KILN_VK_LOAD(vkGetPipelineCacheData)
     KILN_VK_LOAD(vkCreateComputePipelines) KILN_VK_LOAD(vkDestroyPipeline)
     KILN_VK_LOAD(vkCreatePipelineLayout) KILN_VK_LOAD(vkDestroyPipelineLayout)
     KILN_VK_LOAD(vkCreateDescriptorSetLayout) KILN_VK_LOAD(vkDestroyDescriptorSetLayout)

@@ -2,9 +2,22 @@
 // compute pipeline, built on first use. Shapes and tile sizes enter as specialisation
 // constants, so the driver compiles each variant with its sizes folded in, the way the CPU
 // kernels are instantiated per shape.
+//
+// The driver's compiled pipelines persist between runs in a file (KILN_VULKAN_PIPELINE_CACHE:
+// a directory; default $XDG_CACHE_HOME/kiln or ~/.cache/kiln; "0" turns it off), one per
+// device and driver, read when the context starts and written (temp file, then rename) when
+// it ends, if new pipelines were built. Data whose header does not name this device, driver
+// and pipeline-cache UUID is ignored, like a missing file; a cache that cannot be written costs
+// nothing but the next start's compile time.
 #pragma once
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -52,8 +65,12 @@ struct pipeline_entry {
 
 class pipeline_cache {
 public:
-    explicit pipeline_cache(device_core& core) : core_(core) {
+    explicit pipeline_cache(device_core& core) : core_(core), path_(cache_path(core.props)) {
+        std::vector<unsigned char> data = read_cache(path_, core.props);
         auto ci = make<VkPipelineCacheCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO);
+        ci.initialDataSize = data.size();
+        ci.pInitialData = data.empty() ? nullptr : data.data();
+        loaded_ = !data.empty();
         check(api().vkCreatePipelineCache(core.device, &ci, nullptr, &cache_), "vkCreatePipelineCache");
     }
     pipeline_cache(const pipeline_cache&) = delete;
@@ -66,8 +83,13 @@ public:
             f.vkDestroyDescriptorSetLayout(core_.device, l.set_layout, nullptr);
         }
         for (auto& [k, m] : modules_) f.vkDestroyShaderModule(core_.device, m, nullptr);
+        if (built_) save();
         f.vkDestroyPipelineCache(core_.device, cache_, nullptr);
     }
+
+    /// The cache file ("" when persistence is off) and whether it held usable data at start.
+    const std::string& path() const { return path_; }
+    bool loaded() const { return loaded_; }
 
     /// The pipeline for `s` with these specialisation constants (constant_id i = spec[i]).
     const pipeline_entry& get(const shader_info& s, const spec_constants& spec) {
@@ -91,6 +113,7 @@ public:
             fail("[vulkan] could not build the compute pipeline for shader '%s' (specialisation %s) on %s: %s",
                  s.name, spec_text(spec).c_str(), core_.props.deviceName, result_name(r));
         }
+        built_ = true;
         return pipelines_.emplace(std::move(k), e).first->second;
     }
 
@@ -149,7 +172,62 @@ private:
         return e;
     }
 
+    // VkPipelineCacheHeaderVersionOne: length, version, vendor, device, UUID (32 bytes).
+    static bool header_matches(const unsigned char* d, std::size_t n, const VkPhysicalDeviceProperties& p) {
+        if (n < 32) return false;
+        std::uint32_t w[4];
+        std::memcpy(w, d, sizeof w);
+        return w[0] >= 32 && w[0] <= n && w[1] == VK_PIPELINE_CACHE_HEADER_VERSION_ONE && w[2] == p.vendorID &&
+               w[3] == p.deviceID && std::memcmp(d + 16, p.pipelineCacheUUID, VK_UUID_SIZE) == 0;
+    }
+    static std::string cache_path(const VkPhysicalDeviceProperties& p) {
+        std::string dir;
+        if (const char* e = std::getenv("KILN_VULKAN_PIPELINE_CACHE"); e) {
+            if (!*e || std::strcmp(e, "0") == 0) return "";
+            dir = e;
+        } else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
+            dir = std::string(x) + "/kiln";
+        } else if (const char* h = std::getenv("HOME"); h && *h) {
+            dir = std::string(h) + "/.cache/kiln";
+        } else {
+            return "";
+        }
+        char name[96];
+        std::snprintf(name, sizeof name, "/vulkan-pipelines-%04x-%04x-%08x.bin", p.vendorID, p.deviceID, p.driverVersion);
+        return dir + name;
+    }
+    static std::vector<unsigned char> read_cache(const std::string& path, const VkPhysicalDeviceProperties& p) {
+        std::vector<unsigned char> d;
+        if (path.empty()) return d;
+        std::FILE* f = std::fopen(path.c_str(), "rb");
+        if (!f) return d;
+        unsigned char buf[1 << 16];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0 && d.size() < (std::size_t(1) << 30);)
+            d.insert(d.end(), buf, buf + n);
+        std::fclose(f);
+        if (!header_matches(d.data(), d.size(), p)) d.clear();  // another device or driver, or damaged
+        return d;
+    }
+    // Best effort: the directories are created, the data written to a temp file and renamed over
+    // the old one, so a crash or a full disk never leaves a half-written cache.
+    void save() const {
+        if (path_.empty()) return;
+        std::size_t n = 0;
+        if (api().vkGetPipelineCacheData(core_.device, cache_, &n, nullptr) != VK_SUCCESS || n == 0) return;
+        std::vector<unsigned char> d(n);
+        if (api().vkGetPipelineCacheData(core_.device, cache_, &n, d.data()) != VK_SUCCESS) return;
+        for (std::size_t i = 1; i < path_.size(); ++i)
+            if (path_[i] == '/') ::mkdir(path_.substr(0, i).c_str(), 0755);
+        const std::string tmp = path_ + ".tmp" + std::to_string(::getpid());
+        std::FILE* f = std::fopen(tmp.c_str(), "wb");
+        if (!f) return;
+        const bool ok = std::fwrite(d.data(), 1, n, f) == n;
+        if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path_.c_str()) != 0) std::remove(tmp.c_str());
+    }
+
     device_core& core_;
+    std::string path_;
+    bool loaded_ = false, built_ = false;
     VkPipelineCache cache_ = VK_NULL_HANDLE;
     std::map<key, pipeline_entry> pipelines_;
     std::map<std::pair<std::uint32_t, std::uint32_t>, layouts> layouts_;
