@@ -2,6 +2,8 @@
 // plus the transfer and sync entry points. Not thread-safe: drive it from one thread.
 #pragma once
 
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -41,6 +43,10 @@ public:
     /// "discrete GPU", "integrated GPU", "CPU", ...
     const char* device_type() const { return detail::device_type_name(core_.props.deviceType); }
     bool is_cpu() const { return core_.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU; }
+    /// Whether elementwise programs are compiled per expression (elementwise_jit.comp): on GPUs,
+    /// not on CPU devices (lavapipe compiles each pipeline with LLVM, slowly, and its interpreter
+    /// has no local-memory penalty). KILN_VULKAN_EW_JIT=0 or 1 overrides; read when the context starts.
+    bool ew_jit() const { return ew_jit_; }
     /// Validation warnings and errors reported since the context was created.
     std::size_t validation_messages() const { return detail::validation_count().load() - core_.validation_at_start; }
     bool validation_enabled() const { return core_.validation; }
@@ -80,7 +86,10 @@ private:
     };
     explicit context(std::unique_ptr<core_holder> h)
         : holder_(std::move(h)), core_(holder_->core), alloc_(core_), pipes_(core_), rec_(core_, alloc_, pipes_),
-          generation_(++generation_counter()) {}
+          generation_(++generation_counter()) {
+        const char* e = std::getenv("KILN_VULKAN_EW_JIT");
+        ew_jit_ = e && *e ? std::strcmp(e, "0") != 0 : !is_cpu();
+    }
 
     static std::unique_ptr<context>& slot() {
         static std::unique_ptr<context> c;
@@ -104,6 +113,7 @@ private:
     detail::pipeline_cache pipes_;
     detail::recorder rec_;
     std::uint64_t generation_;
+    bool ew_jit_ = false;
 };
 
 namespace detail {

@@ -265,16 +265,6 @@ inline void check_program(const ew_program& p) {
 
 }  // namespace detail
 
-namespace detail {
-/// Whether elementwise programs are compiled per expression (elementwise_jit.comp): on GPUs,
-/// not on CPU devices (lavapipe compiles each pipeline with LLVM, slowly, and its interpreter
-/// has no local-memory penalty). KILN_VULKAN_EW_JIT=0 or 1 overrides; read at each call.
-inline bool ew_jit() {
-    if (const char* e = std::getenv("KILN_VULKAN_EW_JIT"); e && *e) return std::strcmp(e, "0") != 0;
-    return !context::instance().is_cpu();
-}
-}  // namespace detail
-
 /// Evaluates `p` for every output element, writing prod(extents) contiguous floats to out at
 /// out_offset. `leaves` holds p.n_leaves buffers; out may alias a leaf read at the same index.
 inline void elementwise(const ew_program& p, const device_buffer* const* leaves, device_buffer& out, std::size_t out_offset = 0) {
@@ -313,7 +303,7 @@ inline void elementwise(const ew_program& p, const device_buffer* const* leaves,
     auto& rec = context::instance().recorder();
     b[9] = rec.params(&prm, sizeof prm);
     ew_push pc{u32(out_offset, "out_offset", "elementwise"), u32(total, "size", "elementwise")};
-    if (ew_jit()) {
+    if (context::instance().ew_jit()) {
         spec_constants spec;
         spec.n = 3 + p.n_code;
         spec.v[0] = p.n_code;
