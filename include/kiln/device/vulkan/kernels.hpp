@@ -94,11 +94,6 @@ struct fill_push {  // fill.comp
 };
 static_assert(offsetof(fill_push, a) == 20 && sizeof(fill_push) == 28, "fill_push must match fill.comp");
 
-struct conv_push {  // conv.comp
-    std::uint32_t N, C, H, W, R, S, sh, sw, ph, pw, dh, dw, P, Q, include_pad, total;
-};
-static_assert(offsetof(conv_push, P) == 48 && sizeof(conv_push) == 64, "conv_push must match conv.comp");
-
 inline const shader_info elementwise_shader{"elementwise", spirv::elementwise, sizeof(spirv::elementwise), 10, sizeof(ew_push)};
 inline const shader_info elementwise_jit_shader{"elementwise_jit", spirv::elementwise_jit, sizeof(spirv::elementwise_jit), 10,
                                                 sizeof(ew_push)};
@@ -107,7 +102,7 @@ inline const shader_info arg_reduce_shader{"arg_reduce", spirv::arg_reduce, size
 inline const shader_info gemm_shader{"gemm", spirv::gemm, sizeof(spirv::gemm), 3, sizeof(gemm_push)};
 inline const shader_info copy_shader{"copy", spirv::copy, sizeof(spirv::copy), 2, sizeof(copy_push)};
 inline const shader_info fill_shader{"fill", spirv::fill, sizeof(spirv::fill), 1, sizeof(fill_push)};
-inline const shader_info conv_shader{"conv", spirv::conv, sizeof(spirv::conv), 3, sizeof(conv_push)};
+inline const shader_info conv_shader{"conv", spirv::conv, sizeof(spirv::conv), 3, 0};  // geometry: specialisation
 
 // --- Helpers ------------------------------------------------------------------------------
 inline binding bind(const device_buffer& b, bool write) {
@@ -540,14 +535,16 @@ inline void window_kernel(window_op op, const window_geometry& g, const device_b
     }
     check_floats(out, 0, total - 1, name, "the output");
     if (same_memory(a, out) || (b && same_memory(*b, out))) fail("[vulkan] %s: the output must not share memory with an input", name);
-    conv_push pc{u32(g.N, "N", name), u32(g.C, "C", name), u32(g.H, "H", name), u32(g.W, "W", name), u32(g.R, "R", name),
-                 u32(g.S, "S", name), u32(g.sh, "stride", name), u32(g.sw, "stride", name), u32(g.ph, "padding", name),
-                 u32(g.pw, "padding", name), u32(g.dh, "dilation", name), u32(g.dw, "dilation", name), u32(g.P, "P", name),
-                 u32(g.Q, "Q", name), g.include_pad ? 1u : 0u, u32(std::max(total, in), "size", name)};
-    pc.total = static_cast<std::uint32_t>(total);
+    u32(std::max(total, in), "size", name);
+    // Mode, then the geometry in conv.comp's constant_id order: one pipeline per layer shape.
+    const spec_constants spec = {static_cast<std::uint32_t>(op), u32(g.N, "N", name), u32(g.C, "C", name), u32(g.H, "H", name),
+                                 u32(g.W, "W", name), u32(g.R, "R", name), u32(g.S, "S", name), u32(g.sh, "stride", name),
+                                 u32(g.sw, "stride", name), u32(g.ph, "padding", name), u32(g.pw, "padding", name),
+                                 u32(g.dh, "dilation", name), u32(g.dw, "dilation", name), u32(g.P, "P", name),
+                                 u32(g.Q, "Q", name), g.include_pad ? 1u : 0u, static_cast<std::uint32_t>(total)};
     binding bd[3] = {bind(a, false), b ? bind(*b, false) : bind(a, false), bind(out, true)};
     if (!b) bd[1].tracked = false;
-    context::instance().recorder().dispatch(conv_shader, {static_cast<std::uint32_t>(op)}, bd, 3, &pc, groups_for(total));
+    context::instance().recorder().dispatch(conv_shader, spec, bd, 3, nullptr, groups_for(total));
 }
 
 }  // namespace kiln::vk

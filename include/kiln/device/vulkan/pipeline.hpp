@@ -1,7 +1,10 @@
 // Lazy pipelines: one VkPipelineCache and a map from (shader, specialisation constants) to a
-// compute pipeline, built on first use. Shapes and tile sizes enter as specialisation
-// constants, so the driver compiles each variant with its sizes folded in, the way the CPU
-// kernels are instantiated per shape.
+// compute pipeline, built on first use. What kiln knows at compile time enters as
+// specialisation constants, so the driver compiles each variant with it folded in, the way the
+// CPU kernels are instantiated per shape: GEMM tiles, transposes and vector alignment, the
+// convolution and pooling geometry, and (on GPUs) each elementwise expression's program. GEMM
+// sizes and elementwise extents stay run-time parameters: one tile's pipeline serves every
+// size, and split-K slices and batched views vary them within one op.
 //
 // The driver's compiled pipelines persist between runs in a file (KILN_VULKAN_PIPELINE_CACHE:
 // a directory; default $XDG_CACHE_HOME/kiln or ~/.cache/kiln; "0" turns it off), one per

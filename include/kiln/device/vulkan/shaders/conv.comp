@@ -18,12 +18,24 @@ layout(std430, binding = 0) readonly buffer a_buf { float v[]; } a;
 layout(std430, binding = 1) readonly buffer b_buf { float v[]; } b;
 layout(std430, binding = 2) writeonly buffer o_buf { float v[]; } o;
 
-layout(push_constant) uniform push {
-    uint N, C, H, W;
-    uint R, S, sh, sw;
-    uint ph, pw, dh, dw;
-    uint P, Q, include_pad, total;
-} pc;
+// The geometry is specialised: kiln's shapes are compile-time, so each convolution or pooling
+// layer gets its own pipeline with every division by a constant.
+layout(constant_id = 1) const uint N = 1u;
+layout(constant_id = 2) const uint C = 1u;
+layout(constant_id = 3) const uint H = 1u;
+layout(constant_id = 4) const uint W = 1u;
+layout(constant_id = 5) const uint R = 1u;
+layout(constant_id = 6) const uint S = 1u;
+layout(constant_id = 7) const uint SH = 1u;
+layout(constant_id = 8) const uint SW = 1u;
+layout(constant_id = 9) const uint PH = 0u;
+layout(constant_id = 10) const uint PW = 0u;
+layout(constant_id = 11) const uint DH = 1u;
+layout(constant_id = 12) const uint DW = 1u;
+layout(constant_id = 13) const uint P = 1u;
+layout(constant_id = 14) const uint Q = 1u;
+layout(constant_id = 15) const uint INCLUDE_PAD = 1u;
+layout(constant_id = 16) const uint TOTAL = 1u;
 
 // Window taps r in [0, R) of output row p inside [lo, hi): counted for the divisor.
 uint count_taps(int origin, uint k, uint dil, int lo, int hi) {
@@ -36,26 +48,26 @@ uint count_taps(int origin, uint k, uint dil, int lo, int hi) {
 }
 
 float divisor(uint p, uint q) {
-    int padh = pc.include_pad != 0u ? int(pc.ph) : 0, padw = pc.include_pad != 0u ? int(pc.pw) : 0;
-    uint rows = count_taps(int(p * pc.sh) - int(pc.ph), pc.R, pc.dh, -padh, int(pc.H) + padh);
-    uint cols = count_taps(int(q * pc.sw) - int(pc.pw), pc.S, pc.dw, -padw, int(pc.W) + padw);
+    int padh = INCLUDE_PAD != 0u ? int(PH) : 0, padw = INCLUDE_PAD != 0u ? int(PW) : 0;
+    uint rows = count_taps(int(p * SH) - int(PH), R, DH, -padh, int(H) + padh);
+    uint cols = count_taps(int(q * SW) - int(PW), S, DW, -padw, int(W) + padw);
     return float(rows * cols);
 }
 
 // Flat input index (within the plane) of the max of window (p, q); -1 for a window without taps.
 int window_argmax(uint plane, uint p, uint q) {
-    int h0 = int(p * pc.sh) - int(pc.ph), w0 = int(q * pc.sw) - int(pc.pw);
+    int h0 = int(p * SH) - int(PH), w0 = int(q * SW) - int(PW);
     float m = uintBitsToFloat(0xFF800000u);  // -inf
     int best = -1, first = -1;
-    for (uint r = 0u; r < pc.R; ++r) {
-        int h = h0 + int(r * pc.dh);
-        if (h < 0 || h >= int(pc.H)) continue;
-        for (uint s = 0u; s < pc.S; ++s) {
-            int w = w0 + int(s * pc.dw);
-            if (w < 0 || w >= int(pc.W)) continue;
-            int i = h * int(pc.W) + w;
+    for (uint r = 0u; r < R; ++r) {
+        int h = h0 + int(r * DH);
+        if (h < 0 || h >= int(H)) continue;
+        for (uint s = 0u; s < S; ++s) {
+            int w = w0 + int(s * DW);
+            if (w < 0 || w >= int(W)) continue;
+            int i = h * int(W) + w;
             if (first < 0) first = i;
-            float x = a.v[plane * pc.H * pc.W + uint(i)];
+            float x = a.v[plane * H * W + uint(i)];
             if (x > m || isnan(x)) { m = x; best = i; }
         }
     }
@@ -64,53 +76,53 @@ int window_argmax(uint plane, uint p, uint q) {
 
 void main() {
     uint step = gl_NumWorkGroups.x * 256u;
-    uint PQ = pc.P * pc.Q, NPQ = pc.N * PQ;
-    for (uint t = gl_GlobalInvocationID.x; t < pc.total; t += step) {
+    uint PQ = P * Q, NPQ = N * PQ;
+    for (uint t = gl_GlobalInvocationID.x; t < TOTAL; t += step) {
         if (MODE == 0u) {  // t over [C*R*S, N*P*Q]
             uint row = t / NPQ, col = t % NPQ;
-            uint c = row / (pc.R * pc.S), r = (row / pc.S) % pc.R, s = row % pc.S;
-            uint n = col / PQ, p = (col / pc.Q) % pc.P, q = col % pc.Q;
-            int h = int(p * pc.sh + r * pc.dh) - int(pc.ph), w = int(q * pc.sw + s * pc.dw) - int(pc.pw);
-            bool inside = h >= 0 && h < int(pc.H) && w >= 0 && w < int(pc.W);
-            o.v[t] = inside ? a.v[((n * pc.C + c) * pc.H + uint(h)) * pc.W + uint(w)] : 0.0;
+            uint c = row / (R * S), r = (row / S) % R, s = row % S;
+            uint n = col / PQ, p = (col / Q) % P, q = col % Q;
+            int h = int(p * SH + r * DH) - int(PH), w = int(q * SW + s * DW) - int(PW);
+            bool inside = h >= 0 && h < int(H) && w >= 0 && w < int(W);
+            o.v[t] = inside ? a.v[((n * C + c) * H + uint(h)) * W + uint(w)] : 0.0;
         } else if (MODE == 1u || MODE == 3u || MODE == 5u) {  // t over [N, C, H, W]
-            uint w = t % pc.W, h = (t / pc.W) % pc.H, plane = t / (pc.H * pc.W);
-            uint n = plane / pc.C, c = plane % pc.C;
+            uint w = t % W, h = (t / W) % H, plane = t / (H * W);
+            uint n = plane / C, c = plane % C;
             float acc = 0.0;
-            for (uint r = 0u; r < pc.R; ++r) {
-                int hp = int(h + pc.ph) - int(r * pc.dh);
+            for (uint r = 0u; r < R; ++r) {
+                int hp = int(h + PH) - int(r * DH);
                 if (hp < 0) break;
-                if (uint(hp) % pc.sh != 0u) continue;
-                uint p = uint(hp) / pc.sh;
-                if (p >= pc.P) continue;
-                for (uint s = 0u; s < pc.S; ++s) {
-                    int wq = int(w + pc.pw) - int(s * pc.dw);
+                if (uint(hp) % SH != 0u) continue;
+                uint p = uint(hp) / SH;
+                if (p >= P) continue;
+                for (uint s = 0u; s < S; ++s) {
+                    int wq = int(w + PW) - int(s * DW);
                     if (wq < 0) break;
-                    if (uint(wq) % pc.sw != 0u) continue;
-                    uint q = uint(wq) / pc.sw;
-                    if (q >= pc.Q) continue;
+                    if (uint(wq) % SW != 0u) continue;
+                    uint q = uint(wq) / SW;
+                    if (q >= Q) continue;
                     if (MODE == 1u)
-                        acc += a.v[((c * pc.R + r) * pc.S + s) * NPQ + n * PQ + p * pc.Q + q];
+                        acc += a.v[((c * R + r) * S + s) * NPQ + n * PQ + p * Q + q];
                     else if (MODE == 3u) {
-                        if (window_argmax(plane, p, q) == int(h * pc.W + w)) acc += b.v[plane * PQ + p * pc.Q + q];
+                        if (window_argmax(plane, p, q) == int(h * W + w)) acc += b.v[plane * PQ + p * Q + q];
                     } else {
                         float d = divisor(p, q);
-                        if (d > 0.0) acc += a.v[plane * PQ + p * pc.Q + q] / d;
+                        if (d > 0.0) acc += a.v[plane * PQ + p * Q + q] / d;
                     }
                 }
             }
             o.v[t] = acc;
         } else {  // modes 2 and 4, t over [N, C, P, Q]
-            uint q = t % pc.Q, p = (t / pc.Q) % pc.P, plane = t / PQ;
-            int h0 = int(p * pc.sh) - int(pc.ph), w0 = int(q * pc.sw) - int(pc.pw);
+            uint q = t % Q, p = (t / Q) % P, plane = t / PQ;
+            int h0 = int(p * SH) - int(PH), w0 = int(q * SW) - int(PW);
             float m = uintBitsToFloat(0xFF800000u), acc = 0.0;
-            for (uint r = 0u; r < pc.R; ++r) {
-                int h = h0 + int(r * pc.dh);
-                if (h < 0 || h >= int(pc.H)) continue;
-                for (uint s = 0u; s < pc.S; ++s) {
-                    int w = w0 + int(s * pc.dw);
-                    if (w < 0 || w >= int(pc.W)) continue;
-                    float x = a.v[(plane * pc.H + uint(h)) * pc.W + uint(w)];
+            for (uint r = 0u; r < R; ++r) {
+                int h = h0 + int(r * DH);
+                if (h < 0 || h >= int(H)) continue;
+                for (uint s = 0u; s < S; ++s) {
+                    int w = w0 + int(s * DW);
+                    if (w < 0 || w >= int(W)) continue;
+                    float x = a.v[(plane * H + uint(h)) * W + uint(w)];
                     if (x > m || isnan(x)) m = x;
                     acc += x;
                 }
