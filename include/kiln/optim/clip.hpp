@@ -8,8 +8,8 @@
 // p > 0, 0 (count of non-zeros) and infinity (largest magnitude) work). When it exceeds
 // max_norm every gradient is scaled by max_norm / (total + 1e-6); the total before clipping is
 // returned. Gradients on a device (Vulkan) are reduced and scaled there; each one's part of the
-// norm is read back (a sync point per tensor). With error_if_nonfinite, a NaN or infinite total is reported instead of spreading
-// NaN through the gradients.
+// norm is read back (a sync point per tensor). With error_if_nonfinite, a NaN or infinite total
+// is reported instead of spreading NaN through the gradients.
 #pragma once
 
 #include <cmath>
