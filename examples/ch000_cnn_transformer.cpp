@@ -6,7 +6,10 @@
 // augmentation (random resized crop, horizontal flip, normalize) applies to training images
 // only; Adam with cross-entropy, ReduceLROnPlateau on the validation loss, early stopping.
 //
-// usage: ch000_cnn_transformer [data-dir] [epochs]
+// The same program trains on the GPU with `vulkan` as third argument (the model type is
+// model_t<vulkan>; everything else is unchanged).
+//
+// usage: ch000_cnn_transformer [data-dir] [max-epochs] [cpu | vulkan]
 #include <kiln/data/idx.hpp>
 #include <kiln/data/loader.hpp>
 #include <kiln/data/split.hpp>
@@ -19,19 +22,24 @@
 #include <kiln/nn/linear.hpp>
 #include <kiln/nn/sequential.hpp>
 #include <kiln/optim/optim.hpp>
+#if KILN_EXAMPLES_VULKAN  // set by examples/CMakeLists.txt when kiln::vulkan is built
+#include <kiln/vulkan.hpp>
+#endif
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 using namespace kiln;
 
 constexpr std::size_t B = 64, H = 28, W = 28, pixels = H * W, E = 32, T = 49;
-using model_t = nn::sequential<nn::conv2d<1, 16, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,    // [B, 16, 14, 14]
-                               nn::conv2d<16, E, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,    // [B, 32, 7, 7]
-                               nn::to_tokens, nn::positional_encoding<T, E>,               // [B, 49, 32]
-                               nn::transformer_encoder_layer<E, 4, 64>,                    // self-attention
-                               nn::mean_pool<1>, nn::linear<E, 10>>;                       // [B, 10]
+template <class D>
+using model_t = nn::sequential<nn::conv2d<1, 16, 3, 1, 1, 1, D>, nn::relu, nn::max_pool2d<2>,  // [B, 16, 14, 14]
+                               nn::conv2d<16, E, 3, 1, 1, 1, D>, nn::relu, nn::max_pool2d<2>,  // [B, 32, 7, 7]
+                               nn::to_tokens, nn::positional_encoding<T, E, D>,                // [B, 49, 32]
+                               nn::transformer_encoder_layer<E, 4, 64, D>,                     // self-attention
+                               nn::mean_pool<1>, nn::linear<E, 10, D>>;                        // [B, 10]
 
 constexpr float pixel_mean = 0.2860f, pixel_std = 0.3530f;
 
@@ -49,29 +57,26 @@ static void prepare(const tensor<float, shape<B, pixels>>& raw, std::size_t vali
 }
 
 /// Mean loss and accuracy over a table (no augmentation, every row counted once).
-static std::pair<double, double> evaluate(const model_t& model, const data::table& t, generator& g) {
+template <class D>
+static std::pair<double, double> evaluate(const model_t<D>& model, const data::table& t, generator& g) {
     data::loader<B, pixels> batches(t);
     tensor<float, shape<B, 1, H, W>> x;
     double loss_sum = 0;
     std::size_t correct = 0;
     for (const auto& b : batches) {
         prepare(b.x, b.valid, false, g, x);
-        auto logits = model.predict(x);
+        auto logits = model.predict(to<D>(x));
         loss_sum += loss::cross_entropy(logits, b.y, 0.0, b.valid).item() * double(b.valid);
-        auto pred = argmax<1>(logits);
+        auto pred = to<cpu>(argmax<1>(logits));
         for (std::size_t i = 0; i < b.valid; ++i) correct += pred[i] == b.y[i];
     }
     return {loss_sum / double(t.rows()), double(correct) / double(t.rows())};
 }
 
 
-int main(int argc, char** argv) {
-    const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
-    const int max_epochs = argc > 2 ? std::atoi(argv[2]) : 3;
-    auto [train, val] = data::train_test_split(data::as_table(data::load_mnist(dir, "train")), 1.0 / 12, 3, true);
-    const auto test = data::as_table(data::load_mnist(dir, "t10k"));
-    std::printf("Fashion-MNIST: %zu train, %zu validation, %zu test images\n", train.rows(), val.rows(), test.rows());
-
+template <class D>
+int run(const data::table& train, const data::table& val, const data::table& test, int max_epochs) {
+    using model_t = ::model_t<D>;
     manual_seed(0);
     model_t model;
     std::printf("CNN + Transformer: %zu parameters, %zu tokens of %zu channels per image\n", nn::parameter_count(model), T, E);
@@ -87,7 +92,8 @@ int main(int argc, char** argv) {
         double total = 0;
         for (const auto& b : batches) {
             prepare(b.x, b.valid, true, aug, x);
-            auto out = model(x);
+            const auto xd = to<D>(x);
+            auto out = model(xd);
             auto l = loss::cross_entropy(out, b.y, 0.05, b.valid);  // a little label smoothing
             opt.zero_grad();
             backward(l);
@@ -109,4 +115,23 @@ int main(int argc, char** argv) {
         return 1;
     }
     return 0;
+}
+
+int main(int argc, char** argv) {
+    const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
+    const int max_epochs = argc > 2 ? std::atoi(argv[2]) : 3;
+    const bool on_vulkan = argc > 3 && std::strcmp(argv[3], "vulkan") == 0;
+    auto [train, val] = data::train_test_split(data::as_table(data::load_mnist(dir, "train")), 1.0 / 12, 3, true);
+    const auto test = data::as_table(data::load_mnist(dir, "t10k"));
+    std::printf("Fashion-MNIST: %zu train, %zu validation, %zu test images\n", train.rows(), val.rows(), test.rows());
+    if (!on_vulkan) return run<cpu>(train, val, test, max_epochs);
+#if KILN_EXAMPLES_VULKAN
+    std::printf("device: %s\n", vk::context::instance().device_name());
+    const int rc = run<vulkan>(train, val, test, max_epochs);
+    vk::context::reset();
+    return rc;
+#else
+    std::printf("this build has no Vulkan device (configured with -DKILN_VULKAN=OFF)\n");
+    return 1;
+#endif
 }
