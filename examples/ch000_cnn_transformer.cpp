@@ -10,6 +10,7 @@
 // model_t<vulkan>; everything else is unchanged).
 //
 // usage: ch000_cnn_transformer [data-dir] [max-epochs] [cpu | vulkan]
+#include "guarded_main.hpp"
 #include <kiln/data/idx.hpp>
 #include <kiln/data/loader.hpp>
 #include <kiln/data/split.hpp>
@@ -117,7 +118,7 @@ int run(const data::table& train, const data::table& val, const data::table& tes
     return 0;
 }
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     const int max_epochs = argc > 2 ? std::atoi(argv[2]) : 3;
     const bool on_vulkan = argc > 3 && std::strcmp(argv[3], "vulkan") == 0;
@@ -135,3 +136,5 @@ int main(int argc, char** argv) {
     return 1;
 #endif
 }
+
+int main(int argc, char** argv) { return kiln_examples::guarded(argc, argv, run_main); }

@@ -9,6 +9,7 @@
 // thing that changes (nn layers take the device as a template parameter).
 //
 // usage: ch001_full_pipeline [data-dir] [epochs] [export.safetensors | -] [cpu | vulkan]
+#include "guarded_main.hpp"
 #include <kiln/data/idx.hpp>
 #include <kiln/data/loader.hpp>
 #include <kiln/data/transforms.hpp>
@@ -125,7 +126,7 @@ int run(const data::table& train, const data::table& test, int epochs, const std
     return 0;
 }
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     const int epochs = argc > 2 ? std::atoi(argv[2]) : 3;
     const std::string export_path = argc > 3 && std::strcmp(argv[3], "-") != 0 ? argv[3] : "";
@@ -144,3 +145,5 @@ int main(int argc, char** argv) {
     return 1;
 #endif
 }
+
+int main(int argc, char** argv) { return kiln_examples::guarded(argc, argv, run_main); }

@@ -5,6 +5,7 @@
 // recall on the held-out test rows.
 //
 // usage: ch002_training_workflow [breast_cancer.csv] [epochs]
+#include "guarded_main.hpp"
 #include <kiln/data/csv.hpp>
 #include <kiln/data/loader.hpp>
 #include <kiln/data/metrics.hpp>
@@ -54,7 +55,7 @@ static double evaluate(const model_t& model, const data::table& t, std::vector<s
     return total / double(t.rows());
 }
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
     const std::string path = argc > 1 ? argv[1] : "/usr/lib/python3/dist-packages/sklearn/datasets/data/breast_cancer.csv";
     const int max_epochs = argc > 2 ? std::atoi(argv[2]) : 200;
 
@@ -116,3 +117,5 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+
+int main(int argc, char** argv) { return kiln_examples::guarded(argc, argv, run_main); }

@@ -7,6 +7,7 @@
 // learnt nothing scores the variance of the targets; the run asserts it does much better.
 //
 // usage: ch003_transformer [steps]
+#include "guarded_main.hpp"
 #include <kiln/kiln.hpp>
 #include <kiln/loss/loss.hpp>
 #include <kiln/nn/attention.hpp>
@@ -57,7 +58,7 @@ static void make_batch(generator& g, seq& src, seq& tgt_in, seq& tgt) {
     }
 }
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
     const int steps = argc > 1 ? std::atoi(argv[1]) : 300;
     manual_seed(0);
     transformer model;
@@ -115,3 +116,5 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+
+int main(int argc, char** argv) { return kiln_examples::guarded(argc, argv, run_main); }

@@ -2,6 +2,7 @@
 // train/eval loops, save/load, and hardware acceleration by choosing the device type.
 //
 // usage: ch004_api_reference [cpu|vulkan]
+#include "guarded_main.hpp"
 #include <kiln/io/safetensors.hpp>
 #include <kiln/kiln.hpp>
 #include <kiln/loss/loss.hpp>
@@ -82,7 +83,7 @@ int train_on() {
     return last < first && diff == 0 ? 0 : 1;
 }
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
     // 1. Tensors: creation, addition, matmul with a transpose.
     generator gen(0);
     auto a = rand<float, shape<2, 3>>(gen);  // mlx.rand(2, 3)
@@ -115,3 +116,5 @@ int main(int argc, char** argv) {
 #endif
     return rc;
 }
+
+int main(int argc, char** argv) { return kiln_examples::guarded(argc, argv, run_main); }

@@ -3,6 +3,7 @@
 // matmuls and axis reductions. (The chapter examples use autodiff and layers instead.)
 //
 // usage: fashion_mnist_softmax [data-dir] [epochs]    (data-dir defaults to Debian's copy)
+#include "guarded_main.hpp"
 #include <kiln/data/idx.hpp>
 #include <kiln/kiln.hpp>
 
@@ -31,7 +32,7 @@ static void load_batch(const data::image_dataset& d, const std::vector<std::size
     }
 }
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     const int epochs = argc > 2 ? std::atoi(argv[2]) : 3;
     const auto train = data::load_mnist(dir, "train");
@@ -85,3 +86,5 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+
+int main(int argc, char** argv) { return kiln_examples::guarded(argc, argv, run_main); }

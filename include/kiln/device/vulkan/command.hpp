@@ -167,8 +167,12 @@ public:
         f.vkCmdDispatch(fr->cmd, gx, gy, gz);
         if (profile_pool_ && fr->labels.size() + 1 < profile_slots) {
             std::string label = s.name;
-            for (std::uint32_t i = 0; i < std::min<std::uint32_t>(spec.n, 3); ++i)
-                label += (i ? "," : "[") + std::to_string(spec.v[i]) + (i + 1 == std::min<std::uint32_t>(spec.n, 3) ? "]" : "");
+            const std::uint32_t shown = std::min<std::uint32_t>(spec.n, 3);
+            for (std::uint32_t i = 0; i < shown; ++i) {
+                label += i ? ',' : '[';
+                label += std::to_string(spec.v[i]);
+            }
+            if (shown) label += ']';
             f.vkCmdWriteTimestamp(fr->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, profile_pool_,
                                   profile_base(*fr) + 1 + static_cast<std::uint32_t>(fr->labels.size()));
             fr->labels.push_back(std::move(label));
