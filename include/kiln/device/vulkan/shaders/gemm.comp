@@ -15,7 +15,8 @@
 // barrier per step suffices. The loop is peeled (stage 0 stored first, a steady loop with no
 // branches, the last stage multiplied after it): on an H100 the driver schedules that
 // branch-free body 12% faster than one loop whose load, multiply and store parts are guarded
-// (35.7k -> 40.3k GFLOP/s at 4096). Tiles are kept k-major in shared memory (op(A) as [k][m], op(B)
+// (35.7k -> 40.3k GFLOP/s at 4096), and with two stages per iteration, so that every
+// shared-memory offset is a constant, 2.5% faster again (41.3k). Tiles are kept k-major in shared memory (op(A) as [k][m], op(B)
 // as [k][n]) so the inner loop reads vec4s. VA/VB: the operand's rows and offsets are
 // multiples of 4 floats, so whole vec4s are loaded from global memory where they fit; VC: the
 // same for C (vec4 stores).
@@ -208,23 +209,32 @@ void main() {
             STORE_B(0u, rb0) STORE_B(1u, rb1) STORE_B(2u, rb2) STORE_B(3u, rb3)
         }
         barrier();
-        for (uint t = 1u; t < nk; ++t) {
-            const uint k0 = t * BK;
-            LOAD_A(0u, ra0) LOAD_A(1u, ra1) LOAD_A(2u, ra2) LOAD_A(3u, ra3)
-            LOAD_B(0u, rb0) LOAD_B(1u, rb1) LOAD_B(2u, rb2) LOAD_B(3u, rb3)
-            {
-                const uint sta = ((t - 1u) & 1u) * (BK * BM / 4u), stb = ((t - 1u) & 1u) * (BK * BN / 4u);
-                for (uint k = 0u; k < BK; k += 4u) {
-                    STEP(k) STEP(k + 1u) STEP(k + 2u) STEP(k + 3u)
-                }
-            }
-            {
-                const uint sta = (t & 1u) * (BK * BM / 4u), stb = (t & 1u) * (BK * BN / 4u);
-                STORE_A(0u, ra0) STORE_A(1u, ra1) STORE_A(2u, ra2) STORE_A(3u, ra3)
-                STORE_B(0u, rb0) STORE_B(1u, rb1) STORE_B(2u, rb2) STORE_B(3u, rb3)
-            }
-            barrier();
+#define STAGE_STEP(t, cs, ss)                                                                  \
+        {                                                                                      \
+            const uint k0 = (t) * BK;                                                          \
+            LOAD_A(0u, ra0) LOAD_A(1u, ra1) LOAD_A(2u, ra2) LOAD_A(3u, ra3)                    \
+            LOAD_B(0u, rb0) LOAD_B(1u, rb1) LOAD_B(2u, rb2) LOAD_B(3u, rb3)                    \
+            {                                                                                  \
+                const uint sta = (cs) * (BK * BM / 4u), stb = (cs) * (BK * BN / 4u);           \
+                for (uint k = 0u; k < BK; k += 4u) {                                           \
+                    STEP(k) STEP(k + 1u) STEP(k + 2u) STEP(k + 3u)                             \
+                }                                                                              \
+            }                                                                                  \
+            {                                                                                  \
+                const uint sta = (ss) * (BK * BM / 4u), stb = (ss) * (BK * BN / 4u);           \
+                STORE_A(0u, ra0) STORE_A(1u, ra1) STORE_A(2u, ra2) STORE_A(3u, ra3)            \
+                STORE_B(0u, rb0) STORE_B(1u, rb1) STORE_B(2u, rb2) STORE_B(3u, rb3)            \
+            }                                                                                  \
+            barrier();                                                                         \
         }
+        // Two stages per iteration, so the shared-memory offsets are constants.
+        uint t = 1u;
+        for (; t + 1u < nk; t += 2u) {
+            STAGE_STEP(t, 0u, 1u)
+            STAGE_STEP(t + 1u, 1u, 0u)
+        }
+        if (t < nk) STAGE_STEP(t, 0u, 1u)
+#undef STAGE_STEP
         {   // epilogue: the last stage
             const uint sta = ((nk - 1u) & 1u) * (BK * BM / 4u), stb = ((nk - 1u) & 1u) * (BK * BN / 4u);
             for (uint k = 0u; k < BK; k += 4u) {
