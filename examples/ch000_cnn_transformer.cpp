@@ -10,7 +10,7 @@
 // model_t<vulkan>; everything else is unchanged).
 //
 // usage: ch000_cnn_transformer [data-dir] [max-epochs] [cpu | vulkan]
-#include "guarded_main.hpp"
+#include "support.hpp"
 #include <kiln/data/idx.hpp>
 #include <kiln/data/loader.hpp>
 #include <kiln/data/split.hpp>
@@ -23,9 +23,6 @@
 #include <kiln/nn/linear.hpp>
 #include <kiln/nn/sequential.hpp>
 #include <kiln/optim/optim.hpp>
-#if KILN_EXAMPLES_VULKAN  // set by examples/CMakeLists.txt when kiln::vulkan is built
-#include <kiln/vulkan.hpp>
-#endif
 
 #include <chrono>
 #include <cstdio>
@@ -125,16 +122,7 @@ static int run_main(int argc, char** argv) {
     auto [train, val] = data::train_test_split(data::as_table(data::load_mnist(dir, "train")), 1.0 / 12, 3, true);
     const auto test = data::as_table(data::load_mnist(dir, "t10k"));
     std::printf("Fashion-MNIST: %zu train, %zu validation, %zu test images\n", train.rows(), val.rows(), test.rows());
-    if (!on_vulkan) return run<cpu>(train, val, test, max_epochs);
-#if KILN_EXAMPLES_VULKAN
-    std::printf("device: %s\n", vk::context::instance().device_name());
-    const int rc = run<vulkan>(train, val, test, max_epochs);
-    vk::context::reset();
-    return rc;
-#else
-    std::printf("this build has no Vulkan device (configured with -DKILN_VULKAN=OFF)\n");
-    return 1;
-#endif
+    return kiln_examples::on_device(on_vulkan, [&]<class D>() { return run<D>(train, val, test, max_epochs); });
 }
 
 int main(int argc, char** argv) { return kiln_examples::guarded(argc, argv, run_main); }

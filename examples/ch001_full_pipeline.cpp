@@ -9,7 +9,7 @@
 // thing that changes (nn layers take the device as a template parameter).
 //
 // usage: ch001_full_pipeline [data-dir] [epochs] [export.safetensors | -] [cpu | vulkan]
-#include "guarded_main.hpp"
+#include "support.hpp"
 #include <kiln/data/idx.hpp>
 #include <kiln/data/loader.hpp>
 #include <kiln/data/transforms.hpp>
@@ -22,9 +22,6 @@
 #include <kiln/nn/linear.hpp>
 #include <kiln/nn/sequential.hpp>
 #include <kiln/optim/optim.hpp>
-#if KILN_EXAMPLES_VULKAN  // set by examples/CMakeLists.txt when kiln::vulkan is built
-#include <kiln/vulkan.hpp>
-#endif
 
 #include <chrono>
 #include <cstdio>
@@ -134,16 +131,7 @@ static int run_main(int argc, char** argv) {
     const auto train = data::as_table(data::load_mnist(dir, "train"));
     const auto test = data::as_table(data::load_mnist(dir, "t10k"));
     std::printf("Fashion-MNIST: %zu training, %zu test images\n", train.rows(), test.rows());
-    if (!on_vulkan) return run<cpu>(train, test, epochs, export_path);
-#if KILN_EXAMPLES_VULKAN
-    std::printf("device: %s\n", vk::context::instance().device_name());
-    const int rc = run<vulkan>(train, test, epochs, export_path);
-    vk::context::reset();
-    return rc;
-#else
-    std::printf("this build has no Vulkan device (configured with -DKILN_VULKAN=OFF)\n");
-    return 1;
-#endif
+    return kiln_examples::on_device(on_vulkan, [&]<class D>() { return run<D>(train, test, epochs, export_path); });
 }
 
 int main(int argc, char** argv) { return kiln_examples::guarded(argc, argv, run_main); }

@@ -5,7 +5,7 @@
 // recall on the held-out test rows.
 //
 // usage: ch002_training_workflow [breast_cancer.csv] [epochs]
-#include "guarded_main.hpp"
+#include "support.hpp"
 #include <kiln/data/csv.hpp>
 #include <kiln/data/loader.hpp>
 #include <kiln/data/metrics.hpp>

@@ -7,7 +7,7 @@
 // learnt nothing scores the variance of the targets; the run asserts it does much better.
 //
 // usage: ch003_transformer [steps]
-#include "guarded_main.hpp"
+#include "support.hpp"
 #include <kiln/kiln.hpp>
 #include <kiln/loss/loss.hpp>
 #include <kiln/nn/attention.hpp>

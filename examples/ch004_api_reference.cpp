@@ -2,7 +2,7 @@
 // train/eval loops, save/load, and hardware acceleration by choosing the device type.
 //
 // usage: ch004_api_reference [cpu|vulkan]
-#include "guarded_main.hpp"
+#include "support.hpp"
 #include <kiln/io/safetensors.hpp>
 #include <kiln/kiln.hpp>
 #include <kiln/loss/loss.hpp>
@@ -10,9 +10,6 @@
 #include <kiln/nn/linear.hpp>
 #include <kiln/nn/sequential.hpp>
 #include <kiln/optim/optim.hpp>
-#if KILN_EXAMPLES_VULKAN  // set by examples/CMakeLists.txt when kiln::vulkan is built
-#include <kiln/vulkan.hpp>
-#endif
 
 #include <cstdio>
 #include <cstring>

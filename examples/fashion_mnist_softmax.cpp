@@ -3,7 +3,7 @@
 // matmuls and axis reductions. (The chapter examples use autodiff and layers instead.)
 //
 // usage: fashion_mnist_softmax [data-dir] [epochs]    (data-dir defaults to Debian's copy)
-#include "guarded_main.hpp"
+#include "support.hpp"
 #include <kiln/data/idx.hpp>
 #include <kiln/kiln.hpp>
 
