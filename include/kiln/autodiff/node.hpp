@@ -1,20 +1,23 @@
-// Reverse-mode autodiff by dual expression types. A differentiable op on a param (or on an
-// other node) builds ad_node<Op, Children...>, which holds its operands (lvalues by reference,
-// temporaries by value), computes and keeps its forward value. backward() walks this type at
-// compile time: each op's vjp (next to its forward in ops/) returns the operands' adjoints as
-// lazy expressions, so elementwise backward chains fuse into one pass where they land.
+// Reverse-mode autodiff by dual expression types. A differentiable op on a param (or on another
+// node) builds ad_node<Op, Operands...>: a small handle to the op's *body*, which holds the op,
+// edges to its operands and its forward value, and lives in this thread's graph arena
+// (arena.hpp). backward() walks the graph's type at compile time: each op's vjp (next to its
+// forward in ops/) returns the operands' adjoints as lazy expressions, so elementwise backward
+// chains fuse into one pass where they land.
 //
-// Lifetimes: named nodes and params are held by reference (that is what makes sharing cheap),
-// temporaries by value. So `auto y = f(x * x + 3 * x)` owns its whole graph, while a node
-// that names another (`auto h = tanh(x); auto y = h * h;`) must not outlive h: keep named
-// intermediates alive until backward, as with any reference.
+// Lifetimes: a graph owns what it uses. Handles are counted by their arena generation, so a
+// named intermediate, a graph returned from a function, stored in a member or used as a
+// temporary stays valid while any handle reaches it, and copying a handle copies a pointer.
+// Edges between bodies are raw pointers inside the generation. Constant operands (plain
+// tensors, expressions) are evaluated and owned by the body, so a local tensor used in a
+// forward cannot dangle either. Params are referenced: a model must outlive its graphs.
 //
-// Shared subexpressions: a named node used twice is reached twice. A first pass counts each
-// node's uses in this graph (descending into a node only on its first visit); the second pass
-// sends adjoints: a node with one use forwards its (lazy) adjoint straight on, a node with
-// several accumulates them in its own buffer and propagates once, after the last. Work is
-// linear in the graph size, never exponential in depth. No tape, no virtual call, no heap per
-// op beyond the values' own storage.
+// Shared subexpressions: a node used twice is reached twice. A first pass counts each node's
+// uses in this graph (descending into a node only on its first visit); the second pass sends
+// adjoints: a node with one use forwards its (lazy) adjoint straight on, a node with several
+// accumulates them in its own buffer and propagates once, after the last. Work is linear in the
+// graph size, never exponential in depth. No tape, no virtual call, no allocator call per op
+// beyond the values' own storage (bodies come from the arena's reused chunks).
 #pragma once
 
 #include <cstddef>
@@ -27,6 +30,8 @@
 #include "../core/tensor.hpp"
 #include "../ops/primitive/binary.hpp"
 #include "../ops/primitive/reduce.hpp"
+#include "../ops/primitive/where.hpp"
+#include "arena.hpp"
 
 namespace kiln {
 
@@ -47,14 +52,6 @@ inline bool& no_grad_flag() {
     static thread_local bool on = false;
     return on;
 }
-
-/// How a node holds an operand: differentiable lvalues by reference (so their gradient and
-/// use count are shared), temporaries by value; constants by kiln's usual closure rule.
-template <class X>
-using ad_closure_t = std::conditional_t<
-    ad_expression<X>,
-    std::conditional_t<std::is_lvalue_reference_v<X>, const std::remove_cvref_t<X>&, std::remove_cvref_t<X>>,
-    std::conditional_t<expression<X>, closure_t<X>, std::remove_cvref_t<X>>>;
 
 /// The forward value of an operand: a node's or param's tensor, or the constant itself.
 template <class X>
@@ -154,33 +151,146 @@ private:
 template <class T, class S, class D = cpu>
 using var = param<T, S, D>;
 
-/// A node of the forward graph: op Op applied to children C... (closure types).
-template <class Op, class... C>
-class ad_node : public ad_base<ad_node<Op, C...>> {
-    using forward_t = decltype(std::declval<const Op&>().forward(detail::value_of(std::declval<const std::remove_cvref_t<C>&>())...));
+namespace detail {
+template <class Op>
+constexpr const char* op_name() {
+    if constexpr (requires { Op::name; })
+        return Op::name;
+    else
+        return "op";
+}
 
+/// What every graph handle is: a counted pointer to a body in a generation of this thread's
+/// graph arena. Copies are cheap and share the body; the generation lives while any does.
+template <class Body>
+class graph_handle {
 public:
-    using value_t = eval_t<forward_t>;
-    using value_type = typename value_t::value_type;
-    using shape_type = typename value_t::shape_type;
-    using device_type = typename value_t::device_type;
+    using body_type = Body;
+    graph_handle() = default;
+    graph_handle(const graph_handle& o) noexcept : b_(o.b_), g_(o.g_), id_(o.id_) {
+        if (g_) graph_arena::retain(g_);
+    }
+    graph_handle(graph_handle&& o) noexcept : b_(o.b_), g_(o.g_), id_(o.id_) {
+        o.b_ = nullptr;
+        o.g_ = nullptr;
+    }
+    graph_handle& operator=(graph_handle o) noexcept {
+        std::swap(b_, o.b_);
+        std::swap(g_, o.g_);
+        std::swap(id_, o.id_);
+        return *this;
+    }
+    ~graph_handle() {
+        if (g_) this_thread_graph_arena().release(g_);
+    }
+    /// The body; an empty handle or one whose step was reset is an error naming the op.
+    const Body& body() const {
+        if (!b_) fail("[autodiff] %s: this graph handle is empty (default-constructed or moved from)", Body::name());
+        if (g_->id != id_)
+            fail("[autodiff] %s: this node belongs to a step whose graph buffer was reset by a newer step; "
+                 "use it before the next step starts, or keep a copy of its value()",
+                 Body::name());
+        return *b_;
+    }
+    graph_generation* generation() const { return g_; }
 
-    template <class... X>
-    explicit ad_node(Op op, X&&... x)
-        : op_(op), ch_(std::forward<X>(x)...), value_(compute()), detached_(detail::no_grad_flag()) {}
+protected:
+    graph_handle(const Body* b, graph_generation* g) : b_(b), g_(g), id_(g->id) { graph_arena::retain(g); }
 
-    const value_t& value() const { return value_; }
+private:
+    const Body* b_ = nullptr;
+    graph_generation* g_ = nullptr;
+    std::uint64_t id_ = 0;
+};
 
+template <class X>
+concept graph_handle_type = ad_expression<X> && requires { typename X::body_type; };
+
+/// Generation g keeps generation `from` (an operand's, older) alive until g is freed.
+inline void keep_alive(graph_generation* g, graph_generation* from, const char* what) {
+    if (from == g) return;
+    graph_arena::retain(from);
+    this_thread_graph_arena().on_free(
+        g, [](void* p) { this_thread_graph_arena().release(static_cast<graph_generation*>(p)); }, from, what);
+}
+
+template <class X, bool = expression<X>>
+struct constant_store {
+    using type = X;
+};
+template <class X>
+struct constant_store<X, true> {
+    using type = decltype(eval(std::declval<const X&>()));
+};
+/// A condition (a comparison) off the CPU is kept as a 0/1 float mask: devices hold floats.
+template <class X>
+    requires(expression<X> && std::is_same_v<value_of_t<X>, bool> && !std::is_same_v<device_of_t<X>, cpu>)
+struct constant_store<X, true> {
+    using type = tensor<float, shape_of_t<X>, device_of_t<X>>;
+};
+
+/// How a body refers to an operand of type X. Constants (tensors, expressions, numbers) are
+/// evaluated and owned, so nothing a graph needs can die before it.
+template <class X>
+struct edge {
+    static constexpr bool differentiable = false;
+    using stored_t = typename constant_store<X>::type;
+    stored_t v;
+    template <class Y>
+    edge(Y&& y, graph_generation*, const char*) : v(materialize_constant(std::forward<Y>(y))) {}
+    const stored_t& value() const { return v; }
+
+private:
+    template <class Y>
+    static stored_t materialize_constant(Y&& y) {
+        if constexpr (expression<X>) {
+            if constexpr (!std::is_same_v<value_of_t<X>, value_of_t<stored_t>>)
+                return stored_t(kiln::where(y, 1.0f, 0.0f));
+            else
+                return eval(std::forward<Y>(y));
+        }
+        else
+            return std::forward<Y>(y);
+    }
+};
+/// A param (a leaf): referenced; the model outlives its graphs.
+template <class T, class S, class D>
+struct edge<param<T, S, D>> {
+    static constexpr bool differentiable = true;
+    const param<T, S, D>* p;
+    edge(const param<T, S, D>& x, graph_generation*, const char*) : p(&x) {}
+    const auto& value() const { return p->value(); }
+    void count_uses() const {}
+    template <class G>
+    void accept(const G& g) const { p->accept(g); }
+};
+/// Another node: a raw pointer to its body (its generation kept alive if it is another).
+template <class X>
+    requires graph_handle_type<X>
+struct edge<X> {
+    static constexpr bool differentiable = true;
+    const typename X::body_type* b;
+    edge(const X& x, graph_generation* g, const char* what) : b(&x.body()) { keep_alive(g, x.generation(), what); }
+    const auto& value() const { return b->value(); }
+    void count_uses() const { b->count_uses(); }
+    template <class G>
+    void accept(const G& g) const { b->accept(g); }
+};
+
+/// The use count and adjoint buffer every body has; Derived::propagate(adjoint) sends it on.
+template <class Derived, class V>
+class adjoint_slot {
+public:
     void count_uses() const {
-        if (detached_) return;
-        if (pending_++ == 0) for_each_child([](const auto& c) { c.count_uses(); });
+        if (self().detached_) return;
+        if (pending_++ == 0) self().count_children();
     }
     template <class G>
     void accept(const G& g) const {
-        if (detached_) return;
+        if (self().detached_) return;
         if (pending_ == 1 && !adjoint_) {  // the only use: pass the lazy adjoint straight through
             pending_ = 0;
-            propagate(g);
+            self().propagate(g);
             return;
         }
         if (!adjoint_)
@@ -188,23 +298,47 @@ public:
         else
             *adjoint_ = *adjoint_ + g;
         if (--pending_ == 0) {
-            value_t a = std::move(*adjoint_);
+            V a = std::move(*adjoint_);
             adjoint_.reset();
-            propagate(a);
+            self().propagate(a);
         }
     }
 
 private:
+    const Derived& self() const { return static_cast<const Derived&>(*this); }
+    mutable int pending_ = 0;
+    mutable std::optional<V> adjoint_;
+};
+
+/// The body of op Op applied to operands of types C...: edges, forward value, adjoint slot.
+template <class Op, class... C>
+class node_body : public adjoint_slot<node_body<Op, C...>,
+                                      eval_t<decltype(std::declval<const Op&>().forward(std::declval<const edge<C>&>().value()...))>> {
+    using forward_t = decltype(std::declval<const Op&>().forward(std::declval<const edge<C>&>().value()...));
+    friend class adjoint_slot<node_body, eval_t<forward_t>>;
+
+public:
+    using value_t = eval_t<forward_t>;
+    static constexpr const char* name() { return op_name<Op>(); }
+
+    template <class... X>
+    node_body(graph_generation* g, Op op, X&&... x)
+        : op_(op), ch_(edge<C>(std::forward<X>(x), g, name())...), value_(compute()), detached_(no_grad_flag()) {}
+    node_body(const node_body&) = delete;
+    node_body& operator=(const node_body&) = delete;
+
+    const value_t& value() const { return value_; }
+
+private:
     value_t compute() const {
-        return std::apply([&](const auto&... c) { return value_t(op_.forward(detail::value_of(c)...)); }, ch_);
+        return std::apply([&](const auto&... c) { return value_t(op_.forward(c.value()...)); }, ch_);
     }
-    template <class F>
-    void for_each_child(F&& f) const {
-        std::apply([&](const auto&... c) { (visit(f, c), ...); }, ch_);
+    void count_children() const {
+        std::apply([](const auto&... c) { (count_child(c), ...); }, ch_);
     }
-    template <class F, class X>
-    static void visit(F& f, const X& x) {
-        if constexpr (ad_expression<X>) f(x);
+    template <class E>
+    static void count_child(const E& c) {
+        if constexpr (E::differentiable) c.count_uses();
     }
     template <class G>
     void propagate(const G& g) const {
@@ -216,42 +350,186 @@ private:
     }
     template <std::size_t I, class G>
     void propagate_one(const G& g) const {
-        using child_t = std::remove_cvref_t<std::tuple_element_t<I, std::tuple<C...>>>;
-        if constexpr (ad_expression<child_t>) {
+        using child_t = std::tuple_element_t<I, std::tuple<C...>>;
+        if constexpr (edge<child_t>::differentiable) {
             std::apply(
                 [&](const auto&... c) {
-                    decltype(auto) adj = op_.template vjp<I>(g, value_, detail::value_of(c)...);
+                    decltype(auto) adj = op_.template vjp<I>(g, value_, c.value()...);
                     using adj_t = decltype(adj);
                     // Deep lazy adjoints are evaluated here: fusion within a few ops, but type
                     // size (compile time) stays bounded however long the chain of ops is.
-                    if constexpr (expr_depth_v<adj_t> > detail::max_lazy_depth)
-                        std::get<I>(ch_).accept(detail::unbroadcast<typename child_t::shape_type>(eval(adj)));
+                    if constexpr (expr_depth_v<adj_t> > max_lazy_depth)
+                        std::get<I>(ch_).accept(unbroadcast<typename child_t::shape_type>(eval(adj)));
                     else
-                        std::get<I>(ch_).accept(detail::unbroadcast<typename child_t::shape_type>(std::forward<adj_t>(adj)));
+                        std::get<I>(ch_).accept(unbroadcast<typename child_t::shape_type>(std::forward<adj_t>(adj)));
                 },
                 ch_);
         }
     }
 
     Op op_;
-    std::tuple<C...> ch_;
+    std::tuple<edge<C>...> ch_;
     value_t value_;
     bool detached_;
-    mutable int pending_ = 0;
-    mutable std::optional<value_t> adjoint_;
+};
+
+struct adopt_body_t {
+    explicit adopt_body_t() = default;
+};
+inline constexpr adopt_body_t adopt_body{};
+
+/// Places a body of type B in the current generation and returns handle type H over it.
+template <class H, class B, class... A>
+H emplace_body(A&&... a) {
+    auto& arena = this_thread_graph_arena();
+    graph_generation* g = arena.current();
+    void* mem = arena.allocate(g, sizeof(B), alignof(B), B::name());
+    auto* b = ::new (mem) B(g, std::forward<A>(a)...);
+    if constexpr (!std::is_trivially_destructible_v<B>)
+        arena.on_free(g, [](void* p) { static_cast<B*>(p)->~B(); }, b, B::name());
+    return H(adopt_body, b, g);
+}
+}  // namespace detail
+
+/// A node of the forward graph: a handle to op Op applied to operands of types C... Copy it,
+/// name it, return it, store it: the graph it reaches stays alive while any handle does.
+template <class Op, class... C>
+class ad_node : public ad_base<ad_node<Op, C...>>, public detail::graph_handle<detail::node_body<Op, C...>> {
+    using base = detail::graph_handle<detail::node_body<Op, C...>>;
+
+public:
+    using value_t = typename detail::node_body<Op, C...>::value_t;
+    using value_type = typename value_t::value_type;
+    using shape_type = typename value_t::shape_type;
+    using device_type = typename value_t::device_type;
+
+    ad_node() = default;
+    ad_node(detail::adopt_body_t, const typename base::body_type* b, detail::graph_generation* g) : base(b, g) {}
+
+    /// The forward value (a temporary handle gives a copy, so it cannot dangle).
+    const value_t& value() const& { return this->body().value(); }
+    value_t value() const&& { return this->body().value(); }
+    void count_uses() const { this->body().count_uses(); }
+    template <class G>
+    void accept(const G& g) const { this->body().accept(g); }
 };
 
 namespace detail {
-template <class X>
-consteval void check_movable_operand() {
-    static_assert(std::is_lvalue_reference_v<X> || std::is_move_constructible_v<std::remove_cvref_t<X>>,
-                  "[autodiff] a let/layer graph cannot be moved into an expression: name it first "
-                  "(auto h = layer.forward(x);) or bind it with kiln::let");
+/// The body of a node<T, S, D>: another graph's output with that graph's type erased, so type
+/// depth stops here (layers and modules return these). Backward goes on through one pointer.
+template <class V>
+class erased_body : public adjoint_slot<erased_body<V>, V> {
+    friend class adjoint_slot<erased_body, V>;
+
+public:
+    using value_t = V;
+    static constexpr const char* name() { return "node"; }
+
+    template <class G>
+    erased_body(graph_generation* g, const G& up) : detached_(no_grad_flag()) {
+        if constexpr (graph_handle_type<G>) {
+            const auto* b = &up.body();
+            keep_alive(g, up.generation(), name());
+            bind(b);
+        } else {
+            bind(&up);  // a param
+        }
+    }
+    erased_body(const erased_body&) = delete;
+    erased_body& operator=(const erased_body&) = delete;
+    const V& value() const { return *value_; }
+
+private:
+    template <class U>
+    void bind(const U* u) {
+        value_ = &u->value();
+        up_ = u;
+        count_ = [](const void* p) { static_cast<const U*>(p)->count_uses(); };
+        send_ = [](const void* p, const V& a) { static_cast<const U*>(p)->accept(a); };
+    }
+    void count_children() const { count_(up_); }
+    template <class G>
+    void propagate(const G& g) const {
+        if constexpr (std::is_same_v<G, V>)
+            send_(up_, g);
+        else
+            send_(up_, V(g));
+    }
+
+    const V* value_ = nullptr;
+    const void* up_ = nullptr;
+    void (*count_)(const void*) = nullptr;
+    void (*send_)(const void*, const V&) = nullptr;
+    bool detached_;
+};
+}  // namespace detail
+
+/// A graph value of known element type, shape and device whose history is erased from its type:
+/// PyTorch's Tensor with requires_grad. Any graph converts to it (`node<float, shape<64, 10>>
+/// out = model(x);`); a layer or module that returns one keeps type depth per layer.
+template <class T, class S, class D = cpu>
+class node : public ad_base<node<T, S, D>>, public detail::graph_handle<detail::erased_body<tensor<T, S, D>>> {
+    using base = detail::graph_handle<detail::erased_body<tensor<T, S, D>>>;
+
+public:
+    using value_t = tensor<T, S, D>;
+    using value_type = T;
+    using shape_type = S;
+    using device_type = D;
+
+    node() = default;
+    node(detail::adopt_body_t, const typename base::body_type* b, detail::graph_generation* g) : base(b, g) {}
+    /// Erases graph g's type (g: any node or param with this value type).
+    template <ad_expression G>
+        requires(!std::is_same_v<std::remove_cvref_t<G>, node>)
+    node(const G& g) : node(make(g)) {}
+
+    const value_t& value() const& { return this->body().value(); }
+    value_t value() const&& { return this->body().value(); }
+    void count_uses() const { this->body().count_uses(); }
+    template <class G>
+    void accept(const G& g) const { this->body().accept(g); }
+
+private:
+    template <class G>
+    static node make(const G& g) {
+        detail::check_same_shape<assign_op, S, typename G::shape_type>();
+        static_assert(std::is_same_v<typename G::value_type, T> && std::is_same_v<typename G::device_type, D>,
+                      "[node] the graph's element type or device differs from the node's");
+        static_assert(std::is_same_v<std::remove_cvref_t<decltype(g.value())>, value_t>,
+                      "[node] the graph's value is stored differently (storage policy) from node's tensor");
+        return detail::emplace_body<node, typename base::body_type>(g);
+    }
+};
+
+/// node<...> of the same element type, shape and device as graph G.
+template <class G>
+using node_of_t = node<typename std::remove_cvref_t<G>::value_type, typename std::remove_cvref_t<G>::shape_type,
+                       typename std::remove_cvref_t<G>::device_type>;
+
+/// g as a node<T, S, D> (its type erased); a plain tensor or number passes through unchanged.
+template <class G>
+auto as_node(G&& g) {
+    if constexpr (ad_expression<G>) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<G>, node_of_t<G>>)
+            return std::remove_cvref_t<G>(std::forward<G>(g));
+        else
+            return node_of_t<G>(g);
+    } else {
+        return std::forward<G>(g);
+    }
 }
+
+namespace detail {
 template <class Op, class... X>
 auto make_node(Op op, X&&... x) {
-    (check_movable_operand<X&&>(), ...);
-    return ad_node<Op, ad_closure_t<X&&>...>(op, std::forward<X>(x)...);
+    using node_t = ad_node<Op, std::remove_cvref_t<X>...>;
+    return emplace_body<node_t, typename node_t::body_type>(op, std::forward<X>(x)...);
+}
+/// backward() ran on y's graph: the next node starts a new step (generation).
+template <class Y>
+void end_step(const Y& y) {
+    if constexpr (graph_handle_type<Y>) this_thread_graph_arena().close(y.generation());
 }
 template <class S>
 consteval void check_scalar_output() {
@@ -276,6 +554,7 @@ void backward(const Y& y) {
     detail::check_scalar_output<S>();
     y.count_uses();
     y.accept(full<typename Y::value_type, S, typename Y::device_type>(typename Y::value_type(1)));
+    detail::end_step(y);
 }
 /// Vector-Jacobian product: backpropagates `seed` (y's shape) from y.
 template <ad_expression Y, expression G>
@@ -283,12 +562,19 @@ void backward(const Y& y, const G& seed) {
     detail::check_same_shape<assign_op, typename Y::shape_type, shape_of_t<G>>();
     y.count_uses();
     y.accept(seed);
+    detail::end_step(y);
 }
 
 /// The value of e as a constant: operations on it record no gradient (stop-gradient).
 template <ad_expression E>
 const auto& detach(const E& e) {
     return e.value();
+}
+/// detach of a temporary graph: a copy of its value.
+template <ad_expression E>
+    requires(!std::is_lvalue_reference_v<E>)
+auto detach(E&& e) {
+    return eval(e.value());
 }
 
 }  // namespace kiln

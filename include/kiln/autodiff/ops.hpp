@@ -47,13 +47,21 @@ struct ad_binary {
     template <std::size_t I, class G, class Y, class A, class B>
     decltype(auto) vjp(const G& g, const Y& y, const A& a, const B& b) const { return Op::template vjp<I>(g, y, a, b); }
 };
+/// The condition as a boolean expression (a node keeps it on a device as a 0/1 float mask).
+template <class C>
+decltype(auto) as_condition(const C& c) {
+    if constexpr (std::is_same_v<value_of_t<C>, bool>)
+        return (c);
+    else
+        return c != value_of_t<C>(0);
+}
 struct ad_where {
     template <class C, class A, class B>
-    auto forward(const C& c, const A& a, const B& b) const { return kiln::where(c, a, b); }
+    auto forward(const C& c, const A& a, const B& b) const { return kiln::where(as_condition(c), a, b); }
     template <std::size_t I, class G, class Y, class C, class A, class B>
     auto vjp(const G& g, const Y&, const C& c, const A&, const B&) const {
         static_assert(I != 0, "[where] the condition has no gradient");
-        if constexpr (I == 1) return kiln::where(c, g, 0); else return kiln::where(c, 0, g);
+        if constexpr (I == 1) return kiln::where(as_condition(c), g, 0); else return kiln::where(as_condition(c), 0, g);
     }
 };
 

@@ -1,11 +1,10 @@
 // sequential<Layers...>: layers stored head/tail (never std::tuple + get<I>: 16x slower to
 // compile), output shape deduced at compile time, parameters named "0.weight", "1.bias", ...
 //
-// Training forward returns a chain of per-layer graphs built in place. Between two layers a
-// boundary leaf holds the previous layer's output and, once its adjoint is complete, sends it
-// into the previous graph through one function pointer. So each graph's type depth is the
-// number of ops in one layer, never the depth of the model, and nothing is heap-allocated
-// beyond the values themselves.
+// The training forward erases each layer's graph type into a node<T, S, D> (autodiff/node.hpp)
+// before the next layer: backward crosses a layer through one function pointer, so a graph's
+// type depth is the number of ops in one layer, never the depth of the model. get<I>(model)
+// reaches layer I (`get<2>(model).p = 0.25f`).
 #pragma once
 
 #include <string>
@@ -16,114 +15,8 @@
 
 namespace kiln::nn {
 
-/// A graph leaf whose value is another graph's output; backward continues into that graph.
-template <class V>
-class boundary : public ad_base<boundary<V>> {
-public:
-    using value_type = typename V::value_type;
-    using shape_type = typename V::shape_type;
-    using device_type = typename V::device_type;
-
-    template <class G>
-    explicit boundary(const G& upstream)
-        : value_(&upstream.value()), up_(&upstream), send_([](const void* up, const V& g) {
-              const G& u = *static_cast<const G*>(up);
-              u.count_uses();
-              u.accept(g);
-          }) {}
-    boundary(const boundary&) = delete;
-    boundary& operator=(const boundary&) = delete;
-
-    const V& value() const { return *value_; }
-    void count_uses() const { ++pending_; }
-    template <class Gr>
-    void accept(const Gr& g) const {
-        if (pending_ == 1 && !adjoint_) {  // the only use: no copy of a ready tensor
-            pending_ = 0;
-            if constexpr (std::is_same_v<Gr, V>) {
-                send_(up_, g);
-            } else {
-                V a(g);
-                send_(up_, a);
-            }
-            return;
-        }
-        if (!adjoint_)
-            adjoint_.emplace(g);
-        else
-            *adjoint_ = *adjoint_ + g;
-        if (--pending_ == 0) {
-            V a = std::move(*adjoint_);
-            adjoint_.reset();
-            send_(up_, a);
-        }
-    }
-
-private:
-    const V* value_;
-    const void* up_;
-    void (*send_)(const void*, const V&);
-    mutable int pending_ = 0;
-    mutable std::optional<V> adjoint_;
-};
-
 template <class... L>
 struct sequential;
-
-namespace detail {
-template <class G>
-using graph_value_t = std::remove_cvref_t<decltype(std::declval<const G&>().value())>;
-
-/// The graphs of layers L... applied to an input of type X, built in place, never moved.
-template <class X, class... L>
-struct chain;
-template <class X, class L>
-struct chain<X, L> : ad_base<chain<X, L>> {
-    using graph_t = decltype(std::declval<const L&>().forward(std::declval<X>()));
-    using last_t = graph_t;
-    graph_t g;
-    template <class Seq>
-    chain(const Seq& s, X x) : g(s.head.forward(std::forward<X>(x))) {}
-    chain(const chain&) = delete;
-    const auto& value() const { return g.value(); }
-    const graph_t& last() const { return g; }
-    void count_uses() const { g.count_uses(); }
-    template <class Gr>
-    void accept(const Gr& a) const { g.accept(a); }
-};
-template <class X, class L, class... Rest>
-struct chain<X, L, Rest...> {
-    using graph_t = decltype(std::declval<const L&>().forward(std::declval<X>()));
-    graph_t g;
-    boundary<graph_value_t<graph_t>> b;
-    chain<const boundary<graph_value_t<graph_t>>&, Rest...> rest;
-    using last_t = typename decltype(rest)::last_t;
-    template <class Seq>
-    chain(const Seq& s, X x) : g(s.head.forward(std::forward<X>(x))), b(g), rest(s.tail, b) {}
-    chain(const chain&) = delete;
-    const auto& last() const { return rest.last(); }
-};
-}  // namespace detail
-
-/// The graph of a whole forward pass: a differentiable value like any node.
-template <class X, class... L>
-class forward_graph : public ad_base<forward_graph<X, L...>> {
-public:
-    template <class Seq>
-    forward_graph(const Seq& s, X x) : c_(s, std::forward<X>(x)) {}
-    forward_graph(const forward_graph&) = delete;
-    using value_t = detail::graph_value_t<typename detail::chain<X, L...>::last_t>;
-    const value_t& value() const { return c_.last().value(); }
-    using value_type = typename value_t::value_type;
-    using shape_type = typename value_t::shape_type;
-    using device_type = typename value_t::device_type;
-    void count_uses() const { c_.last().count_uses(); }
-    template <class Gr>
-    void accept(const Gr& a) const { c_.last().accept(a); }
-
-private:
-    detail::chain<X, L...> c_;
-};
 
 template <>
 struct sequential<> {};
@@ -155,10 +48,22 @@ struct sequential<Head, Tail...> {
     Head head;
     sequential<Tail...> tail;
 
-    /// A training forward pass: the graph of every layer (keep x alive until backward).
+    /// A training forward pass: the graph of every layer, as a node<T, S, D>.
     template <class X>
-    forward_graph<const X&, Head, Tail...> operator()(const X& x) const {
-        return forward_graph<const X&, Head, Tail...>(*this, x);
+    auto operator()(X&& x) const {
+        auto y = as_node(head.forward(std::forward<X>(x)));
+        if constexpr (sizeof...(Tail) == 0)
+            return y;
+        else
+            return tail(std::move(y));
+    }
+    /// The same, spelled as a layer (a sequential nests inside another model).
+    template <class X, class A = use_params>
+    auto forward(X&& x, A a = {}) const {
+        if constexpr (std::is_same_v<A, use_values>)
+            return predict(x);
+        else
+            return (*this)(std::forward<X>(x));
     }
     /// Inference: plain tensors, no graph (each layer's output is evaluated once).
     template <class X>
@@ -219,6 +124,32 @@ struct sequential<Head, Tail...> {
 private:
     bool training_ = true;
 };
+
+namespace detail {
+template <std::size_t I, class S>
+constexpr auto& layer_at(S& s) {
+    if constexpr (I == 0)
+        return s.head;
+    else
+        return layer_at<I - 1>(s.tail);
+}
+template <class S>
+struct layer_count;
+template <class... L>
+struct layer_count<sequential<L...>> : std::integral_constant<std::size_t, sizeof...(L)> {};
+}  // namespace detail
+
+/// Layer I of a sequential (torch: model[I]); an index past the end is a compile error.
+template <std::size_t I, class... L>
+auto& get(sequential<L...>& s) {
+    static_assert(I < sizeof...(L), "[sequential] get<I>: the index is past the last layer");
+    return detail::layer_at<I>(s);
+}
+template <std::size_t I, class... L>
+const auto& get(const sequential<L...>& s) {
+    static_assert(I < sizeof...(L), "[sequential] get<I>: the index is past the last layer");
+    return detail::layer_at<I>(s);
+}
 
 /// The output shape of model M for inputs of shape In (deduced at compile time).
 template <class M, class In, class T = float>
