@@ -1,4 +1,5 @@
-// Umbrella header: core, ops, executors and the CPU device. Vulkan and io are opt-in headers.
+// Umbrella header: core, ops, autodiff, layers, losses, optimizers, executors and the CPU
+// device. Vulkan (kiln/vulkan.hpp), io and data are opt-in headers.
 #pragma once
 
 #include "config.hpp"
@@ -14,3 +15,15 @@
 #include "ops/primitive/reduce.hpp"
 #include "ops/primitive/unary.hpp"
 #include "ops/primitive/where.hpp"
+#include "autodiff/gradcheck.hpp"
+#include "autodiff/let.hpp"
+#include "autodiff/ops.hpp"
+#include "loss/loss.hpp"
+#include "nn/activation.hpp"
+#include "nn/attention.hpp"
+#include "nn/conv.hpp"
+#include "nn/dropout.hpp"
+#include "nn/linear.hpp"
+#include "nn/norm.hpp"
+#include "nn/sequential.hpp"
+#include "optim/optim.hpp"

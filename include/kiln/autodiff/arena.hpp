@@ -213,6 +213,10 @@ private:
         clear(g);
         g->id = 0;
         g->open = false;
+        if (g->live == 0) {  // no handle was handed out (an op failed): recycle it now
+            g->next_free = free_records_;
+            free_records_ = g;
+        }
     }
 
     graph_generation* current_ = nullptr;

@@ -167,10 +167,10 @@ class graph_handle {
 public:
     using body_type = Body;
     graph_handle() = default;
-    graph_handle(const graph_handle& o) noexcept : b_(o.b_), g_(o.g_), id_(o.id_) {
+    graph_handle(const graph_handle& o) noexcept : b_(o.b_), g_(o.g_), id_(o.id_), name_(o.name_) {
         if (g_) graph_arena::retain(g_);
     }
-    graph_handle(graph_handle&& o) noexcept : b_(o.b_), g_(o.g_), id_(o.id_) {
+    graph_handle(graph_handle&& o) noexcept : b_(o.b_), g_(o.g_), id_(o.id_), name_(o.name_) {
         o.b_ = nullptr;
         o.g_ = nullptr;
     }
@@ -178,6 +178,7 @@ public:
         std::swap(b_, o.b_);
         std::swap(g_, o.g_);
         std::swap(id_, o.id_);
+        std::swap(name_, o.name_);
         return *this;
     }
     ~graph_handle() {
@@ -185,22 +186,27 @@ public:
     }
     /// The body; an empty handle or one whose step was reset is an error naming the op.
     const Body& body() const {
-        if (!b_) fail("[autodiff] %s: this graph handle is empty (default-constructed or moved from)", Body::name());
+        if (!b_) fail("[autodiff] %s: this graph handle is empty (default-constructed or moved from)", name_);
         if (g_->id != id_)
             fail("[autodiff] %s: this node belongs to a step whose graph buffer was reset by a newer step; "
                  "use it before the next step starts, or keep a copy of its value()",
-                 Body::name());
+                 name_);
         return *b_;
     }
     graph_generation* generation() const { return g_; }
+    /// The op that made the node (for a node<T, S, D>: the op of the graph it erased).
+    const char* op_name() const { return name_; }
 
 protected:
-    graph_handle(const Body* b, graph_generation* g) : b_(b), g_(g), id_(g->id) { graph_arena::retain(g); }
+    graph_handle(const Body* b, graph_generation* g) : b_(b), g_(g), id_(g->id), name_(b->op_name()) {
+        graph_arena::retain(g);
+    }
 
 private:
     const Body* b_ = nullptr;
     graph_generation* g_ = nullptr;
     std::uint64_t id_ = 0;
+    const char* name_ = "node";
 };
 
 template <class X>
@@ -319,7 +325,8 @@ class node_body : public adjoint_slot<node_body<Op, C...>,
 
 public:
     using value_t = eval_t<forward_t>;
-    static constexpr const char* name() { return op_name<Op>(); }
+    static constexpr const char* name() { return detail::op_name<Op>(); }
+    const char* op_name() const { return name(); }
 
     template <class... X>
     node_body(graph_generation* g, Op op, X&&... x)
@@ -424,15 +431,18 @@ class erased_body : public adjoint_slot<erased_body<V>, V> {
 public:
     using value_t = V;
     static constexpr const char* name() { return "node"; }
+    const char* op_name() const { return up_name_; }
 
     template <class G>
     erased_body(graph_generation* g, const G& up) : detached_(no_grad_flag()) {
         if constexpr (graph_handle_type<G>) {
             const auto* b = &up.body();
             keep_alive(g, up.generation(), name());
+            up_name_ = up.op_name();
             bind(b);
         } else {
-            bind(&up);  // a param
+            up_name_ = "param";
+            bind(&up);
         }
     }
     erased_body(const erased_body&) = delete;
@@ -460,6 +470,7 @@ private:
     const void* up_ = nullptr;
     void (*count_)(const void*) = nullptr;
     void (*send_)(const void*, const V&) = nullptr;
+    const char* up_name_ = "node";
     bool detached_;
 };
 }  // namespace detail

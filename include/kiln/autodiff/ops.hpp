@@ -34,6 +34,7 @@ decltype(auto) value_fwd(X&& x) {
 
 template <class Op>
 struct ad_unary {
+    static constexpr const char* name = Op::name;
     Op op;
     template <class X>
     auto forward(const X& x) const { return make_unary(op, x); }
@@ -42,6 +43,7 @@ struct ad_unary {
 };
 template <class Op>
 struct ad_binary {
+    static constexpr const char* name = Op::name;
     template <class A, class B>
     auto forward(const A& a, const B& b) const { return make_binary<binary_expr>(Op{}, a, b); }
     template <std::size_t I, class G, class Y, class A, class B>
@@ -56,6 +58,7 @@ decltype(auto) as_condition(const C& c) {
         return c != value_of_t<C>(0);
 }
 struct ad_where {
+    static constexpr const char* name = "where";
     template <class C, class A, class B>
     auto forward(const C& c, const A& a, const B& b) const { return kiln::where(as_condition(c), a, b); }
     template <std::size_t I, class G, class Y, class C, class A, class B>
@@ -69,11 +72,13 @@ template <class S, std::size_t A, bool Keep>
 using keep_shape_t = reduced_shape_t<S, A, true>;
 
 struct ad_sum_all {
+    static constexpr const char* name = "sum";
     template <class X> auto forward(const X& x) const { return sum(x); }
     template <std::size_t, class G, class Y, class X>
     auto vjp(const G& g, const Y&, const X&) const { return broadcast_to<shape_of_t<X>>(materialize(g)); }
 };
 struct ad_mean_all {
+    static constexpr const char* name = "mean";
     template <class X> auto forward(const X& x) const { return mean(x); }
     template <std::size_t, class G, class Y, class X>
     auto vjp(const G& g, const Y&, const X&) const {
@@ -83,6 +88,7 @@ struct ad_mean_all {
 };
 template <int Axis, bool Keep, bool Mean>
 struct ad_sum_axis {
+    static constexpr const char* name = "sum";
     template <class X> auto forward(const X& x) const {
         if constexpr (Mean) return mean<Axis, Keep>(x); else return sum<Axis, Keep>(x);
     }
@@ -98,6 +104,7 @@ struct ad_sum_axis {
 /// max/min: the adjoint is split evenly among the elements equal to the extreme (like torch.amax).
 template <int Axis, bool Keep, bool All, class Kind>
 struct ad_extreme {
+    static constexpr const char* name = "max/min";
     template <class X> auto forward(const X& x) const {
         if constexpr (All) {
             if constexpr (std::is_same_v<Kind, reduce_max>) return max(x); else return min(x);
@@ -124,6 +131,7 @@ struct ad_extreme {
     }
 };
 struct ad_matmul {
+    static constexpr const char* name = "matmul";
     template <class A, class B> auto forward(const A& a, const B& b) const {
         static_assert(shape_of_t<A>::rank >= 2 && shape_of_t<B>::rank >= 2,
                       "[matmul] autodiff needs operands of rank >= 2: reshape a vector to [1, K] or [K, 1]");
@@ -136,17 +144,20 @@ struct ad_matmul {
 };
 template <class S2>
 struct ad_reshape {
+    static constexpr const char* name = "reshape";
     template <class X> auto forward(const X& x) const { return reshape<S2>(x); }
     template <std::size_t, class G, class Y, class X>
     auto vjp(const G& g, const Y&, const X&) const { return reshape<shape_of_t<X>>(g); }
 };
 struct ad_transpose {
+    static constexpr const char* name = "transpose";
     template <class X> auto forward(const X& x) const { return transpose(x); }
     template <std::size_t, class G, class Y, class X>
     auto vjp(const G& g, const Y&, const X&) const { return transpose(g); }
 };
 template <std::size_t... P>
 struct ad_permute {
+    static constexpr const char* name = "permute";
     template <class X> auto forward(const X& x) const { return permute<P...>(x); }
     template <std::size_t, class G, class Y, class X>
     auto vjp(const G& g, const Y&, const X&) const {
@@ -163,12 +174,14 @@ struct ad_permute {
 };
 template <int Axis, std::size_t Begin, std::size_t End, std::size_t Step>
 struct ad_slice {
+    static constexpr const char* name = "slice";
     template <class X> auto forward(const X& x) const { return slice<Axis, Begin, End, Step>(x); }
     template <std::size_t, class G, class Y, class X>
     auto vjp(const G& g, const Y&, const X&) const { return unslice<Axis, Begin, End, Step, shape_of_t<X>>(g); }
 };
 template <int Axis>
 struct ad_concat {
+    static constexpr const char* name = "concat";
     template <class... X> auto forward(const X&... x) const { return concat<Axis>(x...); }
     template <std::size_t I, class G, class Y, class... X>
     auto vjp(const G& g, const Y&, const X&...) const {

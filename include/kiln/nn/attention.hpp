@@ -16,7 +16,7 @@
 namespace kiln::nn {
 
 template <std::size_t E, std::size_t H, class D = cpu, class T = float>
-struct multi_head_attention {
+struct multi_head_attention : module<multi_head_attention<E, H, D, T>> {
     static_assert(E % H == 0, "[multi_head_attention] embed_dim must be divisible by num_heads");
     static constexpr std::size_t head_dim = E / H;
     param<T, shape<3 * E, E>, D> in_proj_weight;
@@ -88,7 +88,7 @@ tensor<T, shape<S, S>, D> causal_mask() {
 /// The sinusoidal table of "Attention Is All You Need": pe[p, 2i] = sin(p / 10000^(2i/E)),
 /// pe[p, 2i+1] = cos(...). Added to [B, S, E] inputs.
 template <std::size_t S, std::size_t E, class D = cpu, class T = float>
-struct positional_encoding : stateless {
+struct positional_encoding : stateless, module<positional_encoding<S, E, D, T>> {
     tensor<T, shape<S, E>, D> pe;
     positional_encoding() {
         tensor<T, shape<S, E>> t;
@@ -108,7 +108,7 @@ struct positional_encoding : stateless {
 
 /// torch.nn.TransformerEncoderLayer (batch_first=True, norm_first=False, activation=relu).
 template <std::size_t E, std::size_t H, std::size_t FF, class D = cpu, class T = float>
-struct transformer_encoder_layer {
+struct transformer_encoder_layer : module<transformer_encoder_layer<E, H, FF, D, T>> {
     multi_head_attention<E, H, D, T> self_attn;
     linear<E, FF, D, T> linear1;
     linear<FF, E, D, T> linear2;
@@ -148,7 +148,7 @@ struct transformer_encoder_layer {
 /// torch.nn.TransformerDecoderLayer (batch_first=True, norm_first=False): masked self-attention,
 /// then real cross-attention over the encoder's memory, then the feed-forward block.
 template <std::size_t E, std::size_t H, std::size_t FF, class D = cpu, class T = float>
-struct transformer_decoder_layer {
+struct transformer_decoder_layer : module<transformer_decoder_layer<E, H, FF, D, T>> {
     multi_head_attention<E, H, D, T> self_attn, multihead_attn;
     linear<E, FF, D, T> linear1;
     linear<FF, E, D, T> linear2;

@@ -1,5 +1,8 @@
 // torch.nn.Dropout: in training, zeroes each element with probability p and scales the rest
 // by 1/(1-p); in evaluation (and in predict()) it is the identity.
+// An aggregate, so nn::dropout{0.25} (torch's Dropout(0.25)), nn::dropout{.p = 0.25f} and
+// `nn::dropout d; d.p = 0.25f;` all work; that is also why it has no nn::module base (a base
+// would take the first initializer) and spells out the call syntax itself.
 #pragma once
 
 #include "../autodiff/ops.hpp"
@@ -28,6 +31,11 @@ struct dropout {
                 mask.fill(T(1));
             return std::forward<X>(x) * to<typename XT::device_type>(mask);
         }
+    }
+    /// forward(x): drop(x), like a module.
+    template <class X>
+    auto operator()(X&& x) const {
+        return forward(std::forward<X>(x));
     }
     template <class F>
     void visit_parameters(const std::string&, F&&) {}

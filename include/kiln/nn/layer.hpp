@@ -11,17 +11,6 @@
 
 namespace kiln::nn {
 
-/// Parameters as graph leaves: forward builds a differentiable graph.
-struct use_params {
-    template <class P>
-    const P& operator()(const P& p) const { return p; }
-};
-/// Parameters as their values: forward computes plain tensors (inference, no graph).
-struct use_values {
-    template <class P>
-    const auto& operator()(const P& p) const { return p.value(); }
-};
-
 /// U(-bound, bound) with bound = 1/sqrt(fan_in): torch's kaiming_uniform_(a=sqrt(5)) for
 /// Linear/Conv weights, and its default bias init.
 template <class P>

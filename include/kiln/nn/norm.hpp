@@ -10,7 +10,7 @@
 namespace kiln::nn {
 
 template <std::size_t C, class D = cpu, class T = float>
-struct batch_norm {
+struct batch_norm : module<batch_norm<C, D, T>> {
     param<T, shape<C>, D> weight{full<T, shape<C>, D>(T(1))};
     param<T, shape<C>, D> bias;
     tensor<T, shape<C>, D> running_mean;
@@ -58,7 +58,7 @@ private:
 };
 
 template <std::size_t F, class D = cpu, class T = float>
-struct layer_norm {
+struct layer_norm : module<layer_norm<F, D, T>> {
     param<T, shape<F>, D> weight{full<T, shape<F>, D>(T(1))};
     param<T, shape<F>, D> bias;
     static constexpr std::size_t parameters = 2 * F;

@@ -58,10 +58,12 @@ struct device_ops<vulkan> {
         return {g.N, g.C, g.H, g.W, g.R, g.S, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.P, g.Q, include_pad};
     }
     /// y[n] = w [K, CRS] x col[:, n] (+ b): col = im2col(x) as [CRS, N*P*Q], one batched GEMM
-    /// over the images, starting from the broadcast bias (beta = 1).
+    /// over the images, starting from the broadcast bias (beta = 1). With groups, the GEMM per
+    /// group: weight rows [K/groups, C/groups*R*S] times that group's rows of col (contiguous).
     template <class G, class X, class W, class B, class Y>
     static void conv2d_forward(const G& g, const X& x, const W& w, const B* b, Y& y) {
         const std::size_t crs = g.C * g.R * g.S, pq = g.P * g.Q, npq = g.N * pq;
+        const std::size_t groups = g.groups, kg = g.K / groups, crsg = crs / groups;
         if (g.N * g.K * pq == 0) return;
         vk::device_buffer col(std::max<std::size_t>(crs * npq, 1) * sizeof(float));
         vk::window_kernel(vk::window_op::im2col, window(g), x.buffer(), nullptr, col);
@@ -70,23 +72,28 @@ struct device_ops<vulkan> {
                                 extents[3] = {std::uint32_t(g.N), std::uint32_t(g.K), std::uint32_t(pq)};
             vk::strided_copy(b->buffer(), 0, in_strides, y.buffer(), 0, out_strides, extents, 3);
         }
-        vk::gemm(false, false, g.K, pq, crs, 1.0f, w.buffer(), 0, crs, 0, col, 0, npq, pq, b ? 1.0f : 0.0f, y.buffer(), 0, pq,
-                 g.K * pq, g.N);
+        for (std::size_t i = 0; i < groups; ++i)
+            vk::gemm(false, false, kg, pq, crsg, 1.0f, w.buffer(), i * kg * crsg, crsg, 0, col, i * crsg * npq, npq, pq,
+                     b ? 1.0f : 0.0f, y.buffer(), i * kg * pq, pq, g.K * pq, g.N);
     }
     /// dx = col2im(w^T x dy[n]) with the column gradients of all images in one [CRS, N*P*Q] buffer.
     template <class G, class DY, class W, class DX>
     static void conv2d_backward_data(const G& g, const DY& dy, const W& w, DX& dx) {
         const std::size_t crs = g.C * g.R * g.S, pq = g.P * g.Q, npq = g.N * pq;
+        const std::size_t groups = g.groups, kg = g.K / groups, crsg = crs / groups;
         if (g.N * g.C * g.H * g.W == 0) return;
         vk::device_buffer col(std::max<std::size_t>(crs * npq, 1) * sizeof(float));
-        vk::gemm(true, false, crs, pq, g.K, 1.0f, w.buffer(), 0, crs, 0, dy.buffer(), 0, pq, g.K * pq, 0.0f, col, 0, npq, pq,
-                 g.N);
+        for (std::size_t i = 0; i < groups; ++i)
+            vk::gemm(true, false, crsg, pq, kg, 1.0f, w.buffer(), i * kg * crsg, crsg, 0, dy.buffer(), i * kg * pq, pq,
+                     g.K * pq, 0.0f, col, i * crsg * npq, npq, pq, g.N);
         vk::window_kernel(vk::window_op::col2im, window(g), col, nullptr, dx.buffer());
     }
-    /// dw [K, CRS] = dy as [K, N*P*Q] x im2col(x)^T: one GEMM whose inner dimension runs over all images.
+    /// dw [K, CRS] = dy as [K, N*P*Q] x im2col(x)^T: one GEMM (per group) whose inner dimension
+    /// runs over all images.
     template <class G, class X, class DY, class DW>
     static void conv2d_backward_weight(const G& g, const X& x, const DY& dy, DW& dw) {
         const std::size_t crs = g.C * g.R * g.S, pq = g.P * g.Q, npq = g.N * pq;
+        const std::size_t groups = g.groups, kg = g.K / groups, crsg = crs / groups;
         if (g.K * crs == 0) return;
         vk::device_buffer col(std::max<std::size_t>(crs * npq, 1) * sizeof(float));
         vk::device_buffer dyt(std::max<std::size_t>(g.K * npq, 1) * sizeof(float));
@@ -95,7 +102,9 @@ struct device_ops<vulkan> {
                             out_strides[3] = {std::uint32_t(npq), std::uint32_t(pq), 1},
                             extents[3] = {std::uint32_t(g.K), std::uint32_t(g.N), std::uint32_t(pq)};
         vk::strided_copy(dy.buffer(), 0, in_strides, dyt, 0, out_strides, extents, 3);  // [N, K, PQ] -> [K, N, PQ]
-        vk::gemm(false, true, g.K, crs, npq, 1.0f, dyt, 0, npq, 0, col, 0, npq, 0, 0.0f, dw.buffer(), 0, crs, 0, 1);
+        for (std::size_t i = 0; i < groups; ++i)
+            vk::gemm(false, true, kg, crsg, npq, 1.0f, dyt, i * kg * npq, npq, 0, col, i * crsg * npq, npq, 0, 0.0f,
+                     dw.buffer(), i * kg * crsg, crsg, 0, 1);
     }
     /// The winners are found again from x in the backward pass (no index buffer to keep).
     static constexpr bool max_pool_keeps_argmax = false;

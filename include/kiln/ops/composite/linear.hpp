@@ -1,5 +1,6 @@
-// y = x W^T + b with W stored [out, in] like torch.nn.Linear. One op with its own vjp, so W is
+// y = x W^T (+ b) with W stored [out, in] like torch.nn.Linear. One op with its own vjp, so W is
 // fed to the GEMM with a transpose flag instead of being copied, in forward and backward.
+// apply_op(linear_op{}, x, w) is the bias-free form (torch's bias=False).
 #pragma once
 
 #include "../primitive/binary.hpp"
@@ -14,8 +15,12 @@ struct linear_op {
     auto forward(const X& x, const W& w, const B& b) const {
         return eval(matmul(x, transpose(w)) + b);
     }
-    template <std::size_t I, class G, class Y, class X, class W, class B>
-    auto vjp(const G& g, const Y&, const X& x, const W& w, const B&) const {
+    template <class X, class W>
+    auto forward(const X& x, const W& w) const {
+        return eval(matmul(x, transpose(w)));
+    }
+    template <std::size_t I, class G, class Y, class X, class W, class... B>
+    auto vjp(const G& g, const Y&, const X& x, const W& w, const B&...) const {
         using XS = shape_of_t<X>;
         if constexpr (I == 0) {
             return matmul(g, w);  // [.., out] x [out, in]

@@ -9,6 +9,11 @@
 // im2col reads from a zero-padded copy of the image, so its inner loop is a plain (vector)
 // copy of Q elements with no bounds tests; col2im accumulates into a padded buffer likewise.
 //
+// A grouped convolution (groups > 1: input channels c and output channels k meet only within
+// one of `groups` equal blocks; depthwise is groups = C) runs as one convolution per group:
+// C/groups input and K/groups output channels, weight rows [K/groups, C/groups*R*S] of its own,
+// reading and writing images at the full tensors' strides (plan::x_img, plan::y_img).
+//
 // Threads take whole chunks, each thread using its own slot of the caller's workspace and a
 // serial GEMM; a lone chunk runs its GEMM on the executor instead. Every image's result is
 // computed by the same arithmetic whichever thread takes it, and the weight gradient is summed
@@ -39,6 +44,7 @@ struct conv2d_geometry {
     std::size_t stride_h = 1, stride_w = 1;
     std::size_t pad_h = 0, pad_w = 0;        // zeros added on both sides
     std::size_t dil_h = 1, dil_w = 1;
+    std::size_t groups = 1;                  // weight [K, C/groups, R, S]; C and K multiples of it
     std::size_t P = 0, Q = 0;                // output height, width (derived)
 
     /// Output extent of one axis (0 when the dilated kernel does not fit the padded input).
@@ -54,9 +60,10 @@ struct conv2d_geometry {
         g.Q = out_extent(W, S, stride_w, pad_w, dil_w);
         return g;
     }
-    /// Nonzero strides, dilations and kernel, and P, Q matching the other fields.
+    /// Nonzero strides, dilations and kernel, groups dividing C and K, and P, Q matching the other fields.
     constexpr bool valid() const {
-        return R > 0 && S > 0 && stride_h > 0 && stride_w > 0 && dil_h > 0 && dil_w > 0 &&
+        return R > 0 && S > 0 && stride_h > 0 && stride_w > 0 && dil_h > 0 && dil_w > 0 && groups > 0 &&
+               C % groups == 0 && K % groups == 0 &&
                P == out_extent(H, R, stride_h, pad_h, dil_h) && Q == out_extent(W, S, stride_w, pad_w, dil_w);
     }
 };
@@ -74,11 +81,22 @@ inline constexpr std::size_t target_cols = 256;
 constexpr std::size_t div_up(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 constexpr std::size_t round_up(std::size_t a, std::size_t b) { return div_up(a, b) * b; }
 
+/// One group of a (grouped) convolution as a convolution of its own.
+constexpr conv2d_geometry group_geometry(const conv2d_geometry& g) {
+    conv2d_geometry s = g;
+    const std::size_t G = std::max<std::size_t>(g.groups, 1);
+    s.C = g.C / G;
+    s.K = g.K / G;
+    s.groups = 1;
+    return s;
+}
+
 /// How a geometry is cut into chunks and how the workspace is laid out (in elements):
 /// slots x [cols | gathered | padded], then one [dw partial | dbias partial] per reduction
 /// group but the first (every group when dw_t: group 0 needs one too).
 struct plan {
-    std::size_t crs, pq, chw, kpq;
+    std::size_t crs, pq, chw, kpq;  // one group's: im2col rows, outputs per channel, image, output image
+    std::size_t x_img, y_img;       // distance between images in x and y (all groups)
     std::size_t nb, chunks, slots, groups;
     std::size_t hp, wp;       // padded input extent
     bool direct;              // 1x1, stride 1, no padding, one image per chunk: cols == x
@@ -88,8 +106,11 @@ struct plan {
     std::size_t partial;      // one group's dw + dbias
 };
 
-constexpr plan make_plan(const conv2d_geometry& g) {
+constexpr plan make_plan(const conv2d_geometry& full) {
+    const conv2d_geometry g = group_geometry(full);  // sizes below are one group's
     plan p{};
+    p.x_img = full.C * full.H * full.W;
+    p.y_img = full.K * full.P * full.Q;
     p.crs = g.C * g.R * g.S;
     p.pq = g.P * g.Q;
     p.chw = g.C * g.H * g.W;
@@ -279,7 +300,7 @@ struct cols_packer {
 /// The packer for image n of a one-image chunk (padding it into the workspace if needed).
 template <class T>
 cols_packer<T> implicit_cols(const conv2d_geometry& g, const plan& p, const T* x, std::size_t n, T* ws) {
-    const T* xi = x + n * p.chw;
+    const T* xi = x + n * p.x_img;
     if (!p.padded) return {g, xi, g.H, g.W};
     T* xp = ws + p.cols + p.gathered;
     pad_image(g, p, xi, xp);
@@ -298,11 +319,11 @@ bool use_implicit(const plan& p, bool tb, std::size_t M, std::size_t N, std::siz
 /// (x itself for a direct 1x1 convolution).
 template <class T>
 const T* build_cols(const conv2d_geometry& g, const plan& p, const T* x, std::size_t n0, std::size_t nb, T* ws) {
-    if (p.direct) return x + n0 * p.chw;
+    if (p.direct) return x + n0 * p.x_img;
     T* cols = ws;
     T* xp = ws + p.cols + p.gathered;
     for (std::size_t i = 0; i < nb; ++i) {
-        const T* xi = x + (n0 + i) * p.chw;
+        const T* xi = x + (n0 + i) * p.x_img;
         if (p.padded) pad_image(g, p, xi, xp);
         im2col(g, p.padded ? xp : xi, p.padded ? p.hp : g.H, p.padded ? p.wp : g.W, cols + i * p.pq, nb * p.pq);
     }
@@ -312,11 +333,11 @@ const T* build_cols(const conv2d_geometry& g, const plan& p, const T* x, std::si
 /// dy for images [n0, n0 + nb) as one [K, nb*PQ] matrix (a copy only when nb > 1).
 template <class T>
 const T* gather_dy(const plan& p, std::size_t K, const T* dy, std::size_t n0, std::size_t nb, T* ws) {
-    if (nb == 1) return dy + n0 * p.kpq;
+    if (nb == 1) return dy + n0 * p.y_img;
     T* out = ws + p.cols;
     for (std::size_t i = 0; i < nb; ++i)
         for (std::size_t k = 0; k < K; ++k)
-            copy_n(dy + (n0 + i) * p.kpq + k * p.pq, out + k * nb * p.pq + i * p.pq, p.pq);
+            copy_n(dy + (n0 + i) * p.y_img + k * p.pq, out + k * nb * p.pq + i * p.pq, p.pq);
     return out;
 }
 
@@ -348,7 +369,7 @@ void forward_chunk(const conv2d_geometry& g, const plan& p, std::size_t chunk, c
         gemm_detail::pack_a(false, w, p.crs, i0, p0, m, kc, dst);
         return static_cast<const T*>(dst);
     };
-    T* out = nb == 1 ? y + n0 * p.kpq : ws + p.cols;  // several images: [K, nb*PQ], scattered below
+    T* out = nb == 1 ? y + n0 * p.y_img : ws + p.cols;  // several images: [K, nb*PQ], scattered below
     if (blocked && nb == 1 && !p.direct) {
         const cols_packer<T> cp = implicit_cols(g, p, x, n0, ws);
         gemm_detail::blocked_gemm_with<T>(
@@ -374,7 +395,7 @@ void forward_chunk(const conv2d_geometry& g, const plan& p, std::size_t chunk, c
     }
     for (std::size_t i = 0; i < nb; ++i)
         for (std::size_t k = 0; k < g.K; ++k)
-            copy_add_n(out + k * ld + i * p.pq, y + (n0 + i) * p.kpq + k * p.pq, p.pq, bias ? bias[k] : T(0));
+            copy_add_n(out + k * ld + i * p.pq, y + (n0 + i) * p.y_img + k * p.pq, p.pq, bias ? bias[k] : T(0));
 }
 
 template <class T, class Ex>
@@ -382,7 +403,7 @@ void backward_data_chunk(const conv2d_geometry& g, const plan& p, std::size_t ch
                          const T* wpack, T* dx, T* ws, Ex& gex) {
     const std::size_t n0 = chunk * p.nb, nb = std::min(p.nb, g.N - n0), ld = nb * p.pq;
     const T* dyc = gather_dy(p, g.K, dy, n0, nb, ws);
-    T* dcols = p.direct ? dx + n0 * p.chw : ws;
+    T* dcols = p.direct ? dx + n0 * p.x_img : ws;
     if (wpack && use_blocked<T>(false, p.crs, ld, g.K, gex))
         gemm_detail::blocked_gemm_with<T>(
             true, p.crs, ld, g.K, T(1),
@@ -398,7 +419,7 @@ void backward_data_chunk(const conv2d_geometry& g, const plan& p, std::size_t ch
     if (p.direct) return;
     T* xp = ws + p.cols + p.gathered;
     for (std::size_t i = 0; i < nb; ++i) {
-        T* dxi = dx + (n0 + i) * p.chw;
+        T* dxi = dx + (n0 + i) * p.x_img;
         T* acc = p.padded ? xp : dxi;
         std::fill(acc, acc + (p.padded ? p.pad : p.chw), T(0));
         col2im(g, dcols + i * p.pq, ld, acc, p.padded ? p.hp : g.H, p.padded ? p.wp : g.W);
@@ -472,8 +493,75 @@ constexpr std::size_t conv2d_workspace_size(const conv2d_geometry& g) {
     return p.slots * p.slot + (p.dw_t ? p.groups : p.groups - 1) * p.partial;
 }
 
-/// y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C,R,S]) + bias[K] (bias may be nullptr; it and dbias
-/// below are not deduced, so a literal nullptr works).
+namespace conv_detail {
+
+// One group's convolution: g is group_geometry(full), p = make_plan(full); x, w, y (dx, dy,
+// dw) point at the group's first channel, images p.x_img / p.y_img apart.
+template <class T, class Ex>
+void forward_group(const conv2d_geometry& g, const plan& p, const T* x, const T* w, const T* bias, T* y, T* workspace,
+                   Ex& ex) {
+    const T* wpack = prepack_w(g, p, w, false);
+    if (p.chunks == 1 || ex.size() <= 1) {
+        for (std::size_t c = 0; c < p.chunks; ++c) forward_chunk(g, p, c, x, w, wpack, bias, y, workspace, ex);
+        return;
+    }
+    run_tasks(ex, slots_for(p, ex), p.chunks, [&](std::size_t c, std::size_t s) {
+        exec::serial ser;
+        forward_chunk(g, p, c, x, w, wpack, bias, y, workspace + s * p.slot, ser);
+    });
+}
+
+template <class T, class Ex>
+void backward_data_group(const conv2d_geometry& g, const plan& p, const T* dy, const T* w, T* dx, T* workspace, Ex& ex) {
+    const T* wpack = prepack_w(g, p, w, true);
+    if (p.chunks == 1 || ex.size() <= 1) {
+        for (std::size_t c = 0; c < p.chunks; ++c) backward_data_chunk(g, p, c, dy, w, wpack, dx, workspace, ex);
+        return;
+    }
+    run_tasks(ex, slots_for(p, ex), p.chunks, [&](std::size_t c, std::size_t s) {
+        exec::serial ser;
+        backward_data_chunk(g, p, c, dy, w, wpack, dx, workspace + s * p.slot, ser);
+    });
+}
+
+template <class T, class Ex>
+void backward_weight_conv_group(const conv2d_geometry& g, const plan& p, const T* x, const T* dy, T* dw, T* dbias,
+                                T* workspace, Ex& ex) {
+    // Reduction group j sums chunks [j*chunks/groups, (j+1)*chunks/groups) into a partial after
+    // the slots (group 0 straight into dw and dbias, unless dw^T is computed); the partials are
+    // added below in group order.
+    T* partials = workspace + p.slots * p.slot;
+    auto partial = [&](std::size_t j) { return partials + (p.dw_t ? j : j - 1) * p.partial; };
+    auto group = [&](std::size_t j, T* ws, auto& gex) {
+        T* dwj = j == 0 && !p.dw_t ? dw : partial(j);
+        T* dbj = !dbias ? nullptr : j == 0 ? dbias : dwj + g.K * p.crs;
+        backward_weight_group(g, p, j * p.chunks / p.groups, (j + 1) * p.chunks / p.groups, x, dy, dwj, dbj, ws, gex);
+    };
+    if (p.groups == 1 || ex.size() <= 1) {
+        for (std::size_t j = 0; j < p.groups; ++j) group(j, workspace, ex);
+    } else {
+        run_tasks(ex, slots_for(p, ex), p.groups, [&](std::size_t j, std::size_t s) {
+            exec::serial ser;
+            group(j, workspace + s * p.slot, ser);
+        });
+    }
+    for (std::size_t j = 1; j < p.groups; ++j)
+        if (dbias) add_n(partial(j) + g.K * p.crs, dbias, g.K);
+    if (!p.dw_t) {
+        for (std::size_t j = 1; j < p.groups; ++j) add_n(partial(j), dw, g.K * p.crs);
+        return;
+    }
+    // dw[k, i] = sum over groups of dw^T_j[i, k], in group order: the partials are added into
+    // group 0's with whole vectors (each element gets the same additions in the same order as
+    // a sum per element), then that one is transposed into dw (0.5 -> ~0.1 ms on layer 2).
+    for (std::size_t j = 1; j < p.groups; ++j) add_n(partial(j), partial(0), g.K * p.crs);
+    gemm_detail::transpose_into(static_cast<const T*>(partial(0)), g.K, g.K, p.crs, dw, p.crs);
+}
+
+}  // namespace conv_detail
+
+/// y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/groups,R,S]) + bias[K] (bias may be nullptr; it and
+/// dbias below are not deduced, so a literal nullptr works).
 template <class T, class Ex>
 void conv2d_forward(const conv2d_geometry& g, const T* x, const T* w, std::type_identity_t<const T>* bias, T* y,
                     T* workspace, Ex& ex) {
@@ -481,15 +569,10 @@ void conv2d_forward(const conv2d_geometry& g, const T* x, const T* w, std::type_
     namespace d = conv_detail;
     const d::plan p = d::make_plan(g);
     if (g.N == 0 || p.kpq == 0) return;
-    const T* wpack = d::prepack_w(g, p, w, false);
-    if (p.chunks == 1 || ex.size() <= 1) {
-        for (std::size_t c = 0; c < p.chunks; ++c) d::forward_chunk(g, p, c, x, w, wpack, bias, y, workspace, ex);
-        return;
-    }
-    d::run_tasks(ex, d::slots_for(p, ex), p.chunks, [&](std::size_t c, std::size_t s) {
-        exec::serial ser;
-        d::forward_chunk(g, p, c, x, w, wpack, bias, y, workspace + s * p.slot, ser);
-    });
+    const conv2d_geometry gg = d::group_geometry(g);
+    for (std::size_t i = 0; i < g.groups; ++i)
+        d::forward_group(gg, p, x + i * p.chw, w + i * gg.K * p.crs, bias ? bias + i * gg.K : nullptr,
+                         y + i * p.kpq, workspace, ex);
 }
 
 /// dx[N,C,H,W] = the gradient of sum(dy * conv(x, w)) with respect to x (overwritten).
@@ -500,22 +583,16 @@ void conv2d_backward_data(const conv2d_geometry& g, const T* dy, const T* w, T* 
     const d::plan p = d::make_plan(g);
     if (g.N == 0 || p.chw == 0) return;
     if (p.pq == 0) {  // no output position touches the input
-        std::fill(dx, dx + g.N * p.chw, T(0));
+        std::fill(dx, dx + g.N * p.x_img, T(0));
         return;
     }
-    const T* wpack = d::prepack_w(g, p, w, true);
-    if (p.chunks == 1 || ex.size() <= 1) {
-        for (std::size_t c = 0; c < p.chunks; ++c) d::backward_data_chunk(g, p, c, dy, w, wpack, dx, workspace, ex);
-        return;
-    }
-    d::run_tasks(ex, d::slots_for(p, ex), p.chunks, [&](std::size_t c, std::size_t s) {
-        exec::serial ser;
-        d::backward_data_chunk(g, p, c, dy, w, wpack, dx, workspace + s * p.slot, ser);
-    });
+    const conv2d_geometry gg = d::group_geometry(g);
+    for (std::size_t i = 0; i < g.groups; ++i)
+        d::backward_data_group(gg, p, dy + i * p.kpq, w + i * gg.K * p.crs, dx + i * p.chw, workspace, ex);
 }
 
-/// dw[K,C,R,S] = sum over images of dy_n * cols(x_n)^T and dbias[K] = sum of dy over N, P, Q
-/// (dbias may be nullptr); both overwritten.
+/// dw[K,C/groups,R,S] = sum over images of dy_n * cols(x_n)^T and dbias[K] = sum of dy over
+/// N, P, Q (dbias may be nullptr); both overwritten.
 template <class T, class Ex>
 void conv2d_backward_weight(const conv2d_geometry& g, const T* x, const T* dy, T* dw, std::type_identity_t<T>* dbias,
                             T* workspace, Ex& ex) {
@@ -527,36 +604,10 @@ void conv2d_backward_weight(const conv2d_geometry& g, const T* x, const T* dy, T
         if (dbias) std::fill(dbias, dbias + g.K, T(0));
         return;
     }
-    // Group j sums chunks [j*chunks/groups, (j+1)*chunks/groups) into a partial after the slots
-    // (group 0 straight into dw and dbias, unless dw^T is computed); the partials are added
-    // below in group order.
-    T* partials = workspace + p.slots * p.slot;
-    auto partial = [&](std::size_t j) { return partials + (p.dw_t ? j : j - 1) * p.partial; };
-    auto group = [&](std::size_t j, T* ws, auto& gex) {
-        T* dwj = j == 0 && !p.dw_t ? dw : partial(j);
-        T* dbj = !dbias ? nullptr : j == 0 ? dbias : dwj + g.K * p.crs;
-        d::backward_weight_group(g, p, j * p.chunks / p.groups, (j + 1) * p.chunks / p.groups, x, dy, dwj, dbj, ws,
-                                 gex);
-    };
-    if (p.groups == 1 || ex.size() <= 1) {
-        for (std::size_t j = 0; j < p.groups; ++j) group(j, workspace, ex);
-    } else {
-        d::run_tasks(ex, d::slots_for(p, ex), p.groups, [&](std::size_t j, std::size_t s) {
-            exec::serial ser;
-            group(j, workspace + s * p.slot, ser);
-        });
-    }
-    for (std::size_t j = 1; j < p.groups; ++j)
-        if (dbias) d::add_n(partial(j) + g.K * p.crs, dbias, g.K);
-    if (!p.dw_t) {
-        for (std::size_t j = 1; j < p.groups; ++j) d::add_n(partial(j), dw, g.K * p.crs);
-        return;
-    }
-    // dw[k, i] = sum over groups of dw^T_j[i, k], in group order: the partials are added into
-    // group 0's with whole vectors (each element gets the same additions in the same order as
-    // a sum per element), then that one is transposed into dw (0.5 -> ~0.1 ms on layer 2).
-    for (std::size_t j = 1; j < p.groups; ++j) d::add_n(partial(j), partial(0), g.K * p.crs);
-    gemm_detail::transpose_into(static_cast<const T*>(partial(0)), g.K, g.K, p.crs, dw, p.crs);
+    const conv2d_geometry gg = d::group_geometry(g);
+    for (std::size_t i = 0; i < g.groups; ++i)
+        d::backward_weight_conv_group(gg, p, x + i * p.chw, dy + i * p.kpq, dw + i * gg.K * p.crs,
+                                      dbias ? dbias + i * gg.K : nullptr, workspace, ex);
 }
 
 /// Same kernels on kiln::exec::default_pool().
