@@ -32,12 +32,52 @@
 using namespace kiln;
 
 constexpr std::size_t B = 64, H = 28, W = 28, pixels = H * W, E = 32, T = 49;
+
+// The seed's three modules, as PyTorch writes them: members, a forward that names what it
+// computes, and one line listing the members (their names become the checkpoint's names).
+
+/// CNNModule: two convolutions extract local features, [B, 1, 28, 28] -> [B, 32, 7, 7].
 template <class D>
-using model_t = nn::sequential<nn::conv2d<1, 16, 3, 1, 1, 1, D>, nn::relu, nn::max_pool2d<2>,  // [B, 16, 14, 14]
-                               nn::conv2d<16, E, 3, 1, 1, 1, D>, nn::relu, nn::max_pool2d<2>,  // [B, 32, 7, 7]
-                               nn::to_tokens, nn::positional_encoding<T, E, D>,                // [B, 49, 32]
-                               nn::transformer_encoder_layer<E, 4, 64, D>,                     // self-attention
-                               nn::mean_pool<1>, nn::linear<E, 10, D>>;                        // [B, 10]
+struct cnn_module : nn::module<cnn_module<D>> {
+    nn::conv2d<1, 16, 3, 1, 1, 1, D> conv1;
+    nn::conv2d<16, E, 3, 1, 1, 1, D> conv2;
+    nn::max_pool2d<2> pool;
+    auto forward(const auto& x) const {
+        auto h = pool(relu(conv1(x)));
+        return pool(relu(conv2(h)));
+    }
+    KILN_MODULE(conv1, conv2)
+};
+
+/// TransformerModule: each of the 49 positions of the feature map is a token (its channels
+/// the embedding), with positional encodings, through multi-head self-attention; the tokens'
+/// mean feeds the classifier.
+template <class D>
+struct transformer_module : nn::module<transformer_module<D>> {
+    nn::positional_encoding<T, E, D> pos;
+    nn::transformer_encoder_layer<E, 4, 64, D> encoder;
+    nn::linear<E, 10, D> fc;
+    auto forward(const auto& features) const {
+        auto tokens = pos(nn::to_tokens{}(features));  // [B, 49, 32]
+        auto h = encoder(tokens);
+        return fc(mean<1>(h));                          // [B, 10]
+    }
+    KILN_MODULE(encoder, fc)
+};
+
+/// CNN_Transformer_Model: the CNN's features go through the transformer.
+template <class D>
+struct cnn_transformer_model : nn::module<cnn_transformer_model<D>> {
+    cnn_module<D> cnn;
+    transformer_module<D> transformer;
+    auto forward(const auto& x) const {
+        auto features = cnn(x);
+        return transformer(features);
+    }
+    KILN_MODULE(cnn, transformer)
+};
+template <class D>
+using model_t = cnn_transformer_model<D>;
 
 constexpr float pixel_mean = 0.2860f, pixel_std = 0.3530f;
 

@@ -18,16 +18,17 @@
 
 using namespace kiln;
 
-// 3. Modules: SimpleMLP(128 -> 64 -> 10) for any device D.
+// 3. Modules: SimpleMLP(128 -> 64 -> 10) for any device D, written as the seed writes it.
 template <class D>
-struct simple_mlp {
+struct simple_mlp : nn::module<simple_mlp<D>> {
     nn::linear<128, 64, D> fc1;
     nn::linear<64, 10, D> fc2;
-    // One graph: fc2(relu(fc1(x))). (nn::sequential<...> does the same for layer lists.)
-    template <class X, class A = nn::use_params>
-    auto forward(const X& x, A a = {}) const { return fc2.forward(relu(fc1.forward(x, a)), a); }
-    template <class F>
-    void visit_parameters(const std::string& p, F&& f) { nn::visit_members(p, f, "fc1", fc1, "fc2", fc2); }
+    auto forward(const auto& x) const {
+        auto h = fc1(x);
+        h = relu(h);
+        return fc2(h);
+    }
+    KILN_MODULE(fc1, fc2)  // parameters, with PyTorch's names: fc1.weight, fc1.bias, ...
 };
 
 template <class D>
@@ -44,7 +45,7 @@ int train_on() {
     // 4. Optimizers: SGD, then Adam. 5. Losses: MSE, cross-entropy. 6. Training loop.
     optim::sgd sgd(model, {.lr = 0.01});
     for (int epoch = 0; epoch < 3; ++epoch) {
-        auto output = model.forward(input);
+        auto output = model(input);
         auto loss = loss::mse(output, target);
         sgd.zero_grad();
         backward(loss);
@@ -54,7 +55,7 @@ int train_on() {
     optim::adam adam(model, {.lr = 1e-3});
     float first = 0, last = 0;
     for (int epoch = 0; epoch < 50; ++epoch) {
-        auto output = model.forward(input);
+        auto output = model(input);
         auto loss = loss::cross_entropy(output, labels);
         adam.zero_grad();
         backward(loss);
@@ -62,8 +63,8 @@ int train_on() {
         (epoch == 0 ? first : last) = loss.value().item();
     }
     std::cout << "adam cross-entropy " << first << " -> " << last << '\n';
-    // Evaluation loop: no graph at all.
-    auto pred = argmax<1>(model.forward(input, nn::use_values{}));
+    // Evaluation loop: plain tensors out, no gradient kept.
+    auto pred = argmax<1>(model.predict(input));
     std::size_t correct = 0;
     auto host_pred = to<cpu>(pred);
     for (std::size_t i = 0; i < 32; ++i) correct += host_pred[i] == labels[i];

@@ -532,11 +532,38 @@ auto as_node(G&& g) {
 }
 
 namespace detail {
+template <class X>
+struct graph_bytes_of;
+}
+/// The graph arena bytes the nodes of graph type G take, at most (a constant: shapes are types).
+/// A node<T, S, D> counts only itself (its history is not in its type), and an operand shared by
+/// several ops counts once per use: an upper bound. Values larger than the inline limit of
+/// auto_storage live on the heap and are not counted.
+template <class G>
+inline constexpr std::size_t graph_bytes_v = detail::graph_bytes_of<std::remove_cvref_t<G>>::value;
+
+namespace detail {
 template <class Op, class... X>
 auto make_node(Op op, X&&... x) {
     using node_t = ad_node<Op, std::remove_cvref_t<X>...>;
     return emplace_body<node_t, typename node_t::body_type>(op, std::forward<X>(x)...);
 }
+/// Arena bytes one body of type B takes at most (alignment padding and its cleanup record).
+template <class B>
+constexpr std::size_t body_bytes() {
+    std::size_t n = sizeof(B) + alignof(B) - 1;
+    if (!std::is_trivially_destructible_v<B>) n += sizeof(graph_cleanup) + alignof(graph_cleanup) - 1;
+    return n;
+}
+template <class X>
+struct graph_bytes_of : std::integral_constant<std::size_t, 0> {};  // params, constants
+template <class Op, class... C>
+struct graph_bytes_of<ad_node<Op, C...>>
+    : std::integral_constant<std::size_t, (body_bytes<typename ad_node<Op, C...>::body_type>() + ... +
+                                           graph_bytes_of<C>::value)> {};
+template <class T, class S, class D>
+struct graph_bytes_of<node<T, S, D>>
+    : std::integral_constant<std::size_t, body_bytes<typename node<T, S, D>::body_type>()> {};
 /// backward() ran on y's graph: the next node starts a new step (generation).
 template <class Y>
 void end_step(const Y& y) {

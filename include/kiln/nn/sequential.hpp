@@ -96,6 +96,17 @@ struct sequential<Head, Tail...> {
         if constexpr (sizeof...(Tail) > 0) n += sequential<Tail...>::parameters;
         return n;
     }();
+    /// Graph arena bytes of a training forward on inputs of shape In (see graph_bytes_v): the
+    /// nodes of every layer and the node that erases each layer's type. A constant.
+    template <class In, class T = float, bool FromInput = true>
+    static constexpr std::size_t graph_bytes() {
+        using X = std::conditional_t<FromInput, tensor<T, In, device_type>, node<T, In, device_type>>;
+        using G = decltype(std::declval<const Head&>().forward(std::declval<const X&>()));
+        using N = decltype(as_node(std::declval<G>()));
+        std::size_t n = graph_bytes_v<G> + graph_bytes_v<N>;
+        if constexpr (sizeof...(Tail) > 0) n += sequential<Tail...>::template graph_bytes<typename N::shape_type, T, false>();
+        return n;
+    }
     /// Forward FLOPs (2 per multiply-add of the linear, convolution and attention layers) for
     /// an input of shape In; each layer's input shape is deduced at compile time.
     template <class In>
