@@ -25,6 +25,13 @@
 // integer tensors need their own dtype), that there are no unexpected tensors, and that no
 // floating-point value is NaN or infinite. All problems are reported in one error:
 //   [safetensors] model.safetensors: fc1.weight has shape [128, 784], the model expects [64, 784]
+// A JSON error says where it is (a syntax error, a number beyond double's range, nesting
+// deeper than 64 levels, a name given twice):
+//   [safetensors] m.safetensors: the header (58 bytes) is not valid JSON: number overflow
+//   parsing '1e999' at byte 29 of the header, in x.shape[0]
+//
+// Single named tensors (io::load_tensor, io::safe_open, io::save_tensors) are in tensors.hpp,
+// which reads files with the same checks and writes them with the same atomic save.
 #pragma once
 
 #include <fcntl.h>
@@ -43,9 +50,13 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +67,9 @@
 namespace kiln::io {
 
 static_assert(std::endian::native == std::endian::little, "[safetensors] kiln reads and writes it on little-endian hosts");
+
+/// The "__metadata__" of a file: string keys to string values.
+using metadata_map = std::map<std::string, std::string>;
 
 namespace detail {
 
@@ -168,13 +182,17 @@ inline bool write_all(int fd, const void* p, std::size_t n) {
     return true;
 }
 
-inline void write_file(const std::string& path, const std::vector<slot>& slots) {
-    for (std::size_t i = 0; i < slots.size(); ++i)
-        for (std::size_t j = 0; j < i; ++j)
-            if (slots[i].name == slots[j].name) fail("[safetensors] %s: two tensors are named %s", path.c_str(), slots[i].name.c_str());
+/// Writes the slots' tensors and a "__metadata__" of {"format": "pt"} and `metadata`.
+inline void write_file(const std::string& path, const std::vector<slot>& slots, const metadata_map& metadata = {}) {
+    std::set<std::string> names;
+    for (const auto& s : slots) {
+        if (s.name == "__metadata__") fail("[safetensors] %s: a tensor cannot be named __metadata__", path.c_str());
+        if (!names.insert(s.name).second) fail("[safetensors] %s: two tensors are named %s", path.c_str(), s.name.c_str());
+    }
 
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     header["__metadata__"] = {{"format", "pt"}};
+    for (const auto& [k, v] : metadata) header["__metadata__"][k] = v;
     std::uint64_t offset = 0;
     for (const auto& s : slots) {
         std::uint64_t bytes = s.numel * s.elem_size;
@@ -275,9 +293,9 @@ struct entry {
     std::uint64_t begin, end;
 };
 
-inline std::string brief(const nlohmann::json& j) {
+inline std::string brief(const nlohmann::json& j, bool shorten = true) {
     std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+    return shorten && s.size() > 40 ? s.substr(0, 37) + "..." : s;
 }
 inline bool as_u64(const nlohmann::json& j, std::uint64_t& out) {
     if (!j.is_number_unsigned()) return false;  // nlohmann stores non-negative integers as unsigned
@@ -300,26 +318,165 @@ inline float half_to_float(std::uint16_t h) {
     std::uint32_t bits = exp == 31 ? sign | 0x7f800000u | (mant << 13) : sign | ((exp + 112) << 23) | (mant << 13);
     return std::bit_cast<float>(bits);
 }
-/// Calls f(i, double value) for each element of a floating-point source of dtype d (the dtype
-/// is dispatched once, outside the loop).
+template <class Src, class As, class F>
+inline void for_each_as(const unsigned char* p, std::size_t n, F&& f) {
+    for (std::size_t i = 0; i < n; ++i) f(i, As(read_unaligned<Src>(p + sizeof(Src) * i)));
+}
+/// Calls f(i, value) for each element of a source of dtype d: a double for float dtypes, an
+/// int64_t for signed ones, a uint64_t for unsigned ones and BOOL (0 or 1). The dtype is
+/// dispatched once, outside the loop; F8 dtypes are not read (nothing converts from them).
 template <class F>
-inline void for_each_float(const std::string& d, const unsigned char* p, std::size_t n, F&& f) {
-    if (d == "F32") {
-        for (std::size_t i = 0; i < n; ++i) f(i, double(read_unaligned<float>(p + 4 * i)));
-    } else if (d == "F64") {
-        for (std::size_t i = 0; i < n; ++i) f(i, read_unaligned<double>(p + 8 * i));
-    } else if (d == "F16") {
-        for (std::size_t i = 0; i < n; ++i) f(i, double(half_to_float(read_unaligned<std::uint16_t>(p + 2 * i))));
-    } else {  // BF16: the top half of an F32
-        for (std::size_t i = 0; i < n; ++i)
-            f(i, double(std::bit_cast<float>(std::uint32_t(read_unaligned<std::uint16_t>(p + 2 * i)) << 16)));
-    }
+inline void for_each_element(const std::string& d, const unsigned char* p, std::size_t n, F&& f) {
+    using i64 = std::int64_t;
+    using u64 = std::uint64_t;
+    if (d == "F32") for_each_as<float, double>(p, n, f);
+    else if (d == "F64") for_each_as<double, double>(p, n, f);
+    else if (d == "F16") for_each_as<std::uint16_t, std::uint16_t>(p, n, [&](std::size_t i, std::uint16_t h) { f(i, double(half_to_float(h))); });
+    else if (d == "BF16")  // the top half of an F32
+        for_each_as<std::uint16_t, std::uint32_t>(p, n, [&](std::size_t i, std::uint32_t b) { f(i, double(std::bit_cast<float>(b << 16))); });
+    else if (d == "I64") for_each_as<i64, i64>(p, n, f);
+    else if (d == "I32") for_each_as<std::int32_t, i64>(p, n, f);
+    else if (d == "I16") for_each_as<std::int16_t, i64>(p, n, f);
+    else if (d == "I8") for_each_as<std::int8_t, i64>(p, n, f);
+    else if (d == "U64") for_each_as<u64, u64>(p, n, f);
+    else if (d == "U32") for_each_as<std::uint32_t, u64>(p, n, f);
+    else if (d == "U16") for_each_as<std::uint16_t, u64>(p, n, f);
+    else if (d == "U8") for_each_as<std::uint8_t, u64>(p, n, f);
+    else if (d == "BOOL") for_each_as<std::uint8_t, u64>(p, n, [&](std::size_t i, u64 b) { f(i, u64(b != 0)); });
 }
 inline bool is_float_dtype(const std::string& d) { return d == "F32" || d == "F64" || d == "F16" || d == "BF16"; }
+inline bool is_int_dtype(const std::string& d) { return d[0] == 'I' || d[0] == 'U' || d == "BOOL"; }
+
+/// Whether a tensor of element type T may be read from a stored dtype `have` by load_tensor:
+/// floating-point T reads every float and integer dtype and BOOL; integer T reads the integer
+/// dtypes and BOOL, never a float one (that would truncate). F8 dtypes read into nothing.
+template <class T>
+bool reads_into(const std::string& have) {
+    return is_int_dtype(have) || (std::is_floating_point_v<T> && is_float_dtype(have));
+}
+
+/// Converts n elements of dtype `have` at src into dst, which must be allowed (reads_into).
+/// Each value is checked where the conversion could change it: a finite float beyond T's
+/// range (F64 -> float), an integer T cannot hold exactly (beyond 2^24 for float, 2^53 for
+/// double) or out of an integer T's range. NaN and infinities convert as they are. Returns ""
+/// or the problem ("holds 2 values outside the range of I32, the first (3000000000) at element 4").
+template <class T>
+std::string convert_into(T* dst, const std::string& have, const unsigned char* src, std::size_t n) {
+    if (have == dtype_name<T>()) {
+        std::memcpy(dst, src, n * sizeof(T));
+        return {};
+    }
+    std::size_t bad = 0, first = 0;
+    std::string first_value;
+    for_each_element(have, src, n, [&](std::size_t i, auto v) {
+        using V = decltype(v);
+        bool ok = true;
+        if constexpr (std::is_floating_point_v<V> && std::is_floating_point_v<T>) {
+            ok = !std::isfinite(v) || std::isfinite(T(v));
+        } else if constexpr (std::is_floating_point_v<T>) {  // an integer into float or double
+            constexpr V limit = V(1) << std::numeric_limits<T>::digits;
+            ok = v <= limit && (std::is_unsigned_v<V> || v >= V(-limit));
+        } else if constexpr (std::is_integral_v<V>) {
+            ok = std::in_range<T>(v);
+        }  // a float into an integer is never asked for (reads_into)
+        if (!ok && bad++ == 0) {
+            first = i;
+            if constexpr (std::is_floating_point_v<V>) {
+                char buf[32];
+                std::snprintf(buf, sizeof buf, "%g", double(v));
+                first_value = buf;
+            } else {
+                first_value = std::to_string(v);
+            }
+        }
+        dst[i] = T(v);
+    });
+    if (bad == 0) return {};
+    const std::string why = !std::is_floating_point_v<T> ? std::string("outside the range of ") + dtype_name<T>()
+                            : is_float_dtype(have)       ? "beyond the float range"
+                            : std::is_same_v<T, float>   ? "that F32 cannot hold exactly (beyond 2^24)"
+                                                         : "that F64 cannot hold exactly (beyond 2^53)";
+    return "holds " + std::to_string(bad) + (bad > 1 ? " values " : " value ") + why + ", the first (" + first_value +
+           ") at element " + std::to_string(first);
+}
+
+/// A first pass over the header JSON that says what is wrong and where ("fc.weight.shape[0]"):
+/// syntax errors, numbers beyond double's range (nlohmann's out_of_range.406, which a plain
+/// parse would throw as a foreign exception), nesting deeper than a header needs (so that no
+/// later recursive walk can overflow the stack) and names given twice (JSON would keep the last
+/// silently). It never throws, with or without exceptions.
+struct json_checker : nlohmann::json_sax<nlohmann::json> {
+    static constexpr std::size_t max_depth = 64;
+    struct frame {
+        bool array;
+        std::size_t index = 0;          ///< array: elements finished so far
+        std::string key = {};           ///< object: the last key read
+        std::set<std::string> keys = {};  ///< object: every key read
+    };
+    std::vector<frame> stack;
+    std::string problem;  ///< empty while all is well
+
+    std::string where() const {
+        std::string r;
+        for (const auto& fr : stack) {
+            if (r.size() > 200) return r + "...";
+            r += fr.array ? "[" + std::to_string(fr.index) + "]" : (r.empty() ? "" : ".") + fr.key;
+        }
+        return r;
+    }
+    std::string in_where() const {
+        std::string w = where();
+        return w.empty() ? "" : ", in " + w;
+    }
+    bool value() {
+        if (!stack.empty() && stack.back().array) ++stack.back().index;
+        return true;
+    }
+    bool open(bool array) {
+        if (stack.size() >= max_depth) {
+            problem = "nests deeper than " + std::to_string(max_depth) + " levels" + in_where();
+            return false;
+        }
+        stack.push_back(frame{array});
+        return true;
+    }
+    bool close() {
+        stack.pop_back();
+        return value();
+    }
+    bool null() override { return value(); }
+    bool boolean(bool) override { return value(); }
+    bool number_integer(number_integer_t) override { return value(); }
+    bool number_unsigned(number_unsigned_t) override { return value(); }
+    bool number_float(number_float_t, const string_t&) override { return value(); }
+    bool string(string_t&) override { return value(); }
+    bool binary(binary_t&) override { return value(); }
+    bool start_object(std::size_t) override { return open(false); }
+    bool start_array(std::size_t) override { return open(true); }
+    bool end_object() override { return close(); }
+    bool end_array() override { return close(); }
+    bool key(string_t& k) override {
+        auto& fr = stack.back();
+        fr.key = k;
+        if (fr.keys.insert(k).second) return true;
+        problem = "names " + where() + " twice";
+        return false;
+    }
+    bool parse_error(std::size_t position, const std::string& token, const nlohmann::json::exception& e) override {
+        std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, column 7: ..."
+        auto tag = what.rfind("[json.exception.", 0) == 0 ? what.find("] ") : std::string::npos;
+        if (tag != std::string::npos) what = what.substr(tag + 2);
+        if (what.find("line ") == std::string::npos)  // out_of_range.406 has no position: where its token starts
+            what += " at byte " + std::to_string(position - std::min(position, token.size())) + " of the header";
+        problem = "is not valid JSON: " + what + in_where();
+        return false;
+    }
+};
 
 /// Parses and checks the file's structure; problems go to `problems`, fatal ones fail at once.
+/// The "__metadata__" goes to `metadata` if given (a value that is not a string as its JSON).
 inline std::vector<entry> parse_header(const std::string& path, const mapped_file& f, std::uint64_t& data_start,
-                                       std::vector<std::string>& problems) {
+                                       std::vector<std::string>& problems, metadata_map* metadata = nullptr) {
     const char* p = path.c_str();
     if (f.size() < 8) fail("[safetensors] %s: the file is %zu bytes, shorter than the 8-byte header length", p, f.size());
     std::uint64_t n = 0;
@@ -329,21 +486,11 @@ inline std::vector<entry> parse_header(const std::string& path, const mapped_fil
              static_cast<unsigned long long>(n), f.size());
     data_start = 8 + n;
     const char* text = reinterpret_cast<const char*>(f.data() + 8);
-    nlohmann::json header;
-#if KILN_HAS_EXCEPTIONS
-    try {
-        header = nlohmann::json::parse(text, text + n);
-    } catch (const nlohmann::json::parse_error& e) {
-        std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, column 7: ..."
-        auto at = what.find("parse error");
-        fail("[safetensors] %s: the header (%llu bytes) is not valid JSON: %s", p, static_cast<unsigned long long>(n),
-             what.substr(at == std::string::npos ? 0 : at).c_str());
-    }
-#else
-    header = nlohmann::json::parse(text, text + n, nullptr, false);
-    if (header.is_discarded())
-        fail("[safetensors] %s: the header (%llu bytes) is not valid JSON", p, static_cast<unsigned long long>(n));
-#endif
+    json_checker check;  // first pass: syntax, numbers, nesting and duplicate names, with where
+    if (!nlohmann::json::sax_parse(text, text + n, &check) || !check.problem.empty())
+        fail("[safetensors] %s: the header (%llu bytes) %s", p, static_cast<unsigned long long>(n), check.problem.c_str());
+    nlohmann::json header = nlohmann::json::parse(text, text + n, nullptr, false);  // cannot fail now
+    if (header.is_discarded()) fail("[safetensors] %s: the header (%llu bytes) is not valid JSON", p, static_cast<unsigned long long>(n));
     if (!header.is_object()) fail("[safetensors] %s: the header is not a JSON object (it is %s)", p, header.type_name());
 
     const std::uint64_t data_size = f.size() - data_start;
@@ -352,6 +499,8 @@ inline std::vector<entry> parse_header(const std::string& path, const mapped_fil
     for (const auto& [name, v] : header.items()) {
         if (name == "__metadata__") {
             if (!v.is_object()) problems.push_back("__metadata__ is not an object: " + brief(v));
+            else if (metadata)
+                for (const auto& [k, mv] : v.items()) (*metadata)[k] = mv.is_string() ? mv.get<std::string>() : brief(mv, false);
             continue;
         }
         if (!v.is_object()) {
@@ -444,16 +593,11 @@ inline bool converts(const char* want, const std::string& have) {
     return (std::strcmp(want, "F32") == 0 || std::strcmp(want, "F64") == 0) && is_float_dtype(have);
 }
 
+/// Copies a checked entry (converts, check_finite) into the slot.
 inline void copy_into(const slot& s, const entry& e, const unsigned char* src) {
-    if (e.dtype == s.dtype) {
-        std::memcpy(s.data, src, s.numel * s.elem_size);
-    } else if (std::strcmp(s.dtype, "F32") == 0) {
-        float* dst = static_cast<float*>(s.data);
-        for_each_float(e.dtype, src, s.numel, [&](std::size_t i, double v) { dst[i] = float(v); });
-    } else {  // F64 from a narrower float
-        double* dst = static_cast<double*>(s.data);
-        for_each_float(e.dtype, src, s.numel, [&](std::size_t i, double v) { dst[i] = v; });
-    }
+    if (e.dtype == s.dtype) std::memcpy(s.data, src, s.numel * s.elem_size);
+    else if (std::strcmp(s.dtype, "F32") == 0) convert_into(static_cast<float*>(s.data), e.dtype, src, s.numel);
+    else convert_into(static_cast<double*>(s.data), e.dtype, src, s.numel);  // F64 from a narrower float
 }
 
 /// Describes the non-finite values of a float tensor (after conversion to the slot's type).
@@ -462,8 +606,9 @@ inline std::string check_finite(const slot& s, const entry& e, const unsigned ch
     std::size_t bad = 0, first = 0;
     double first_value = 0;
     const bool to_f32 = std::strcmp(s.dtype, "F32") == 0;
-    for_each_float(e.dtype, src, s.numel, [&](std::size_t i, double v) {
-        if (!std::isfinite(to_f32 ? double(float(v)) : v) && bad++ == 0) first = i, first_value = v;
+    for_each_element(e.dtype, src, s.numel, [&](std::size_t i, auto v) {
+        const double d = double(v);
+        if (!std::isfinite(to_f32 ? double(float(d)) : d) && bad++ == 0) first = i, first_value = d;
     });
     if (bad == 0) return {};
     char buf[64];
