@@ -141,9 +141,10 @@ int run(const data::table& train, const data::table& val, const data::table& tes
         model.eval_mode();
         const auto [val_loss, val_acc] = evaluate(model, val, aug);
         plateau.step(val_loss);
-        std::printf("epoch %d  train loss %.4f  val loss %.4f  val acc %.4f  lr %.2g  (%.1f s)\n", epoch,
-                    total / double(train.rows()), val_loss, val_acc, opt.lr(),
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        std::printf("epoch %d  train loss %.4f  val loss %.4f  val acc %.4f  lr %.2g  (%.1f s, graph arena %zu bytes a step)\n",
+                    epoch, total / double(train.rows()), val_loss, val_acc, opt.lr(),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                    graph_memory().peak_step_bytes);
         if (stopper.should_stop(val_loss)) break;
     }
     const auto [test_loss, test_acc] = evaluate(model, test, aug);

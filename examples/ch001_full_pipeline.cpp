@@ -56,8 +56,8 @@ static void prepare(const tensor<float, shape<B, pixels>>& raw, std::size_t vali
     }
 }
 
-template <class D>
-static double test_accuracy(const cnn<D>& model, const data::table& test, generator& g) {
+template <class Model, class D = typename Model::device_type>
+static double test_accuracy(const Model& model, const data::table& test, generator& g) {
     data::loader<B, pixels> batches(test);
     tensor<float, shape<B, 1, H, W>> x;
     std::size_t correct = 0;
@@ -74,10 +74,12 @@ int run(const data::table& train, const data::table& test, int epochs, const std
     using cnn = ::cnn<D>;
     manual_seed(0);
     cnn model;
-    model.tail.tail.tail.tail.tail.tail.tail.tail.tail.head.p = 0.25f;
+    get<9>(model).p = 0.25f;  // model[9] is the dropout
     static_assert(cnn::parameters == 421642);
-    std::printf("CNN: %zu parameters, %.1f MFLOP per image forward\n", cnn::parameters,
-                double(cnn::template flops<shape<1, 1, H, W>>()) / 1e6);
+    constexpr std::size_t graph_bytes = cnn::template graph_bytes<shape<B, 1, H, W>>();
+    std::printf("CNN: %zu parameters, %.1f MFLOP per image forward, %zu bytes of graph nodes per step "
+                "(a compile-time constant; activations above 4 KiB are held outside it)\n",
+                cnn::parameters, double(cnn::template flops<shape<1, 1, H, W>>()) / 1e6, graph_bytes);
     optim::adam opt(model, {.lr = 1e-3});
     data::loader<B, pixels> batches(train, {.shuffle = true, .seed = 1});
     generator aug(2);
@@ -98,8 +100,9 @@ int run(const data::table& train, const data::table& test, int epochs, const std
         }
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         model.eval_mode();
-        std::printf("epoch %d  train loss %.4f  test accuracy %.4f  (%.1f s)\n", epoch, total / double(train.rows()),
-                    test_accuracy(model, test, aug), secs);
+        std::printf("epoch %d  train loss %.4f  test accuracy %.4f  (%.1f s, graph arena %zu bytes a step)\n", epoch,
+                    total / double(train.rows()), test_accuracy(model, test, aug), secs,
+                    graph_memory().last_step_bytes);
     }
 
     // Save, load into a fresh model, check it predicts the same.

@@ -420,7 +420,15 @@ struct json_checker : nlohmann::json_sax<nlohmann::json> {
         std::string r;
         for (const auto& fr : stack) {
             if (r.size() > 200) return r + "...";
-            r += fr.array ? "[" + std::to_string(fr.index) + "]" : (r.empty() ? "" : ".") + fr.key;
+            // appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on "[" + std::string
+            if (fr.array) {
+                r += '[';
+                r += std::to_string(fr.index);
+                r += ']';
+            } else {
+                if (!r.empty()) r += '.';
+                r += fr.key;
+            }
         }
         return r;
     }
