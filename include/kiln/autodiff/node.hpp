@@ -30,7 +30,6 @@
 #include "../core/tensor.hpp"
 #include "../ops/primitive/binary.hpp"
 #include "../ops/primitive/reduce.hpp"
-#include "../ops/primitive/where.hpp"
 #include "arena.hpp"
 
 namespace kiln {
@@ -228,13 +227,6 @@ template <class X>
 struct constant_store<X, true> {
     using type = decltype(eval(std::declval<const X&>()));
 };
-/// A condition (a comparison) off the CPU is kept as a 0/1 float mask: devices hold floats.
-template <class X>
-    requires(expression<X> && std::is_same_v<value_of_t<X>, bool> && !std::is_same_v<device_of_t<X>, cpu>)
-struct constant_store<X, true> {
-    using type = tensor<float, shape_of_t<X>, device_of_t<X>>;
-};
-
 /// How a body refers to an operand of type X. Constants (tensors, expressions, numbers) are
 /// evaluated and owned, so nothing a graph needs can die before it.
 template <class X>
@@ -249,12 +241,8 @@ struct edge {
 private:
     template <class Y>
     static stored_t materialize_constant(Y&& y) {
-        if constexpr (expression<X>) {
-            if constexpr (!std::is_same_v<value_of_t<X>, value_of_t<stored_t>>)
-                return stored_t(kiln::where(y, 1.0f, 0.0f));
-            else
-                return eval(std::forward<Y>(y));
-        }
+        if constexpr (expression<X>)
+            return eval(std::forward<Y>(y));
         else
             return std::forward<Y>(y);
     }
@@ -532,38 +520,11 @@ auto as_node(G&& g) {
 }
 
 namespace detail {
-template <class X>
-struct graph_bytes_of;
-}
-/// The graph arena bytes the nodes of graph type G take, at most (a constant: shapes are types).
-/// A node<T, S, D> counts only itself (its history is not in its type), and an operand shared by
-/// several ops counts once per use: an upper bound. Values larger than the inline limit of
-/// auto_storage live on the heap and are not counted.
-template <class G>
-inline constexpr std::size_t graph_bytes_v = detail::graph_bytes_of<std::remove_cvref_t<G>>::value;
-
-namespace detail {
 template <class Op, class... X>
 auto make_node(Op op, X&&... x) {
     using node_t = ad_node<Op, std::remove_cvref_t<X>...>;
     return emplace_body<node_t, typename node_t::body_type>(op, std::forward<X>(x)...);
 }
-/// Arena bytes one body of type B takes at most (alignment padding and its cleanup record).
-template <class B>
-constexpr std::size_t body_bytes() {
-    std::size_t n = sizeof(B) + alignof(B) - 1;
-    if (!std::is_trivially_destructible_v<B>) n += sizeof(graph_cleanup) + alignof(graph_cleanup) - 1;
-    return n;
-}
-template <class X>
-struct graph_bytes_of : std::integral_constant<std::size_t, 0> {};  // params, constants
-template <class Op, class... C>
-struct graph_bytes_of<ad_node<Op, C...>>
-    : std::integral_constant<std::size_t, (body_bytes<typename ad_node<Op, C...>::body_type>() + ... +
-                                           graph_bytes_of<C>::value)> {};
-template <class T, class S, class D>
-struct graph_bytes_of<node<T, S, D>>
-    : std::integral_constant<std::size_t, body_bytes<typename node<T, S, D>::body_type>()> {};
 /// backward() ran on y's graph: the next node starts a new step (generation).
 template <class Y>
 void end_step(const Y& y) {
@@ -616,3 +577,5 @@ auto detach(E&& e) {
 }
 
 }  // namespace kiln
+
+#include "graph_bytes.hpp"

@@ -49,7 +49,8 @@ struct ad_binary {
     template <std::size_t I, class G, class Y, class A, class B>
     decltype(auto) vjp(const G& g, const Y& y, const A& a, const B& b) const { return Op::template vjp<I>(g, y, a, b); }
 };
-/// The condition as a boolean expression (a node keeps it on a device as a 0/1 float mask).
+/// The condition as a boolean expression (off the CPU it is kept as a 0/1 float mask: devices
+/// hold floats).
 template <class C>
 decltype(auto) as_condition(const C& c) {
     if constexpr (std::is_same_v<value_of_t<C>, bool>)
@@ -284,7 +285,10 @@ auto clamp(E&& e, typename std::remove_cvref_t<E>::value_type lo, typename std::
 template <expression C, class A, class B>
     requires detail::ad_binary_operands<A, B>
 auto where(C&& c, A&& a, B&& b) {
-    return detail::make_node(detail::ad_where{}, std::forward<C>(c), std::forward<A>(a), std::forward<B>(b));
+    if constexpr (std::is_same_v<value_of_t<C>, bool> && !std::is_same_v<device_of_t<C>, cpu>)
+        return detail::make_node(detail::ad_where{}, kiln::where(c, 1.0f, 0.0f), std::forward<A>(a), std::forward<B>(b));
+    else
+        return detail::make_node(detail::ad_where{}, std::forward<C>(c), std::forward<A>(a), std::forward<B>(b));
 }
 
 template <ad_expression E>

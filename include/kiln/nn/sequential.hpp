@@ -144,10 +144,6 @@ constexpr auto& layer_at(S& s) {
     else
         return layer_at<I - 1>(s.tail);
 }
-template <class S>
-struct layer_count;
-template <class... L>
-struct layer_count<sequential<L...>> : std::integral_constant<std::size_t, sizeof...(L)> {};
 }  // namespace detail
 
 /// Layer I of a sequential (torch: model[I]); an index past the end is a compile error.
