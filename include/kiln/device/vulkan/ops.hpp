@@ -52,7 +52,7 @@ struct device_ops<vulkan> {
         vk::strided_copy(in.buffer(), in_base, in_strides, out.buffer(), out_base, out_strides, extents, rank);
     }
     // Convolution (im2col + the GEMM) and pooling, NCHW. `G` is the conv/pool geometry the ops
-    // pass (cpu_kernels::conv2d_geometry / pool2d_geometry: the fields are the same everywhere).
+    // pass (kiln::conv2d_geometry / pool2d_geometry, core/geometry.hpp).
     template <class G>
     static vk::window_geometry window(const G& g, bool include_pad = true) {
         return {g.N, g.C, g.H, g.W, g.R, g.S, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.P, g.Q, include_pad};

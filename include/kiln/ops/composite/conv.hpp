@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "../../core/geometry.hpp"
 #include "../../core/tensor.hpp"
 #include "../primitive/reduce.hpp"
 #include "normalization.hpp"  // detail::sum_except_channel
@@ -113,8 +114,8 @@ template <hw Stride, hw Pad, hw Dil, std::size_t Groups = 1>
 struct conv2d_op {
     static constexpr const char* name = "conv2d";
     template <class XS, class WS>
-    static constexpr cpu_kernels::conv2d_geometry geometry() {
-        return cpu_kernels::conv2d_geometry{.N = XS::extents[0], .C = XS::extents[1], .H = XS::extents[2],
+    static constexpr conv2d_geometry geometry() {
+        return conv2d_geometry{.N = XS::extents[0], .C = XS::extents[1], .H = XS::extents[2],
                                             .W = XS::extents[3], .K = WS::extents[0], .R = WS::extents[2],
                                             .S = WS::extents[3], .stride_h = Stride.h, .stride_w = Stride.w,
                                             .pad_h = Pad.h, .pad_w = Pad.w, .dil_h = Dil.h, .dil_w = Dil.w,
@@ -188,8 +189,8 @@ struct pool2d_op {
         return true;
     }
     template <class XS>
-    static constexpr cpu_kernels::pool2d_geometry geometry() {
-        return cpu_kernels::pool2d_geometry{.N = XS::extents[0], .C = XS::extents[1], .H = XS::extents[2],
+    static constexpr pool2d_geometry geometry() {
+        return pool2d_geometry{.N = XS::extents[0], .C = XS::extents[1], .H = XS::extents[2],
                                             .W = XS::extents[3], .R = K.h, .S = K.w, .stride_h = Stride.h,
                                             .stride_w = Stride.w, .pad_h = Pad.h, .pad_w = Pad.w, .dil_h = Dil.h,
                                             .dil_w = Dil.w, .ceil_mode = Ceil}
