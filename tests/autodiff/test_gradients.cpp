@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 using namespace kiln;
 
 namespace {
@@ -23,11 +25,6 @@ auto project(Y&& y) {
     generator g(99);
     return sum(std::forward<Y>(y) * uniform<double, S>(g, 0.5, 1.5));
 }
-#define EXPECT_GRADS(f, ...)                                  \
-    do {                                                      \
-        auto r_ = check_gradients(f, __VA_ARGS__);            \
-        EXPECT_TRUE(r_.ok) << r_.max_error << " at " << r_.worst; \
-    } while (0)
 }  // namespace
 
 TEST(Autodiff, ChapterExampleGivesSevenNine) {

@@ -14,30 +14,35 @@
 
 #include <csetjmp>
 #include <cstdio>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 static int g_allocations = 0;
-void* operator new(std::size_t n) {
+// Every replaceable form counted, all through one pair (noinline: GCC 12 otherwise pairs the
+// inlined aligned_alloc and free across overloads and warns, -Wmismatched-new-delete, falsely).
+[[gnu::noinline]] static void* counted_alloc(std::size_t n, std::size_t align) noexcept {
     ++g_allocations;
-    if (void* p = std::malloc(n ? n : 1)) return p;
+    return std::aligned_alloc(align, (n + align - 1) / align * align);
+}
+[[gnu::noinline]] static void counted_free(void* p) noexcept { std::free(p); }
+void* operator new(std::size_t n) {
+    if (void* p = counted_alloc(n ? n : 1, alignof(std::max_align_t))) return p;
     std::abort();
 }
 void* operator new(std::size_t n, std::align_val_t a) {
-    ++g_allocations;
-    const auto al = static_cast<std::size_t>(a);
-    if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+    if (void* p = counted_alloc(n, static_cast<std::size_t>(a))) return p;
     std::abort();
 }
 void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-    ++g_allocations;
-    return std::aligned_alloc(static_cast<std::size_t>(a), (n + static_cast<std::size_t>(a) - 1) / static_cast<std::size_t>(a) * static_cast<std::size_t>(a));
+    return counted_alloc(n, static_cast<std::size_t>(a));
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
 
 static int failures = 0;
 #define CHECK(c)                                                              \

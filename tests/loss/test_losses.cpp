@@ -6,15 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 using namespace kiln;
 
 namespace {
-#define EXPECT_GRADS(f, ...)                                      \
-    do {                                                          \
-        auto r_ = check_gradients(f, __VA_ARGS__);                \
-        EXPECT_TRUE(r_.ok) << r_.max_error << " at " << r_.worst; \
-    } while (0)
-
 double ce_ref(const tensor<double, shape<4, 3>>& z, const tensor<int, shape<4>>& y, double eps, std::size_t valid) {
     double total = 0;
     for (std::size_t i = 0; i < valid; ++i) {

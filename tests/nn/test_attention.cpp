@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 using namespace kiln;
 
 namespace {
@@ -15,11 +17,6 @@ struct fixture {
     param<double, shape<2, 4, 8>> mem{uniform<double, shape<2, 4, 8>>(g, -1.0, 1.0)};
     tensor<double, shape<2, 3, 8>> w = uniform<double, shape<2, 3, 8>>(g, 0.5, 1.5);
 };
-#define EXPECT_GRADS(f, ...)                                      \
-    do {                                                          \
-        auto r_ = check_gradients(f, __VA_ARGS__);                \
-        EXPECT_TRUE(r_.ok) << r_.max_error << " at " << r_.worst; \
-    } while (0)
 }  // namespace
 
 TEST(Attention, MultiHeadGradientsAndMask) {

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -29,39 +31,12 @@ using namespace kiln;
 namespace {
 
 constexpr std::size_t B = 2, SQ = 3, SK = 4, E = 8, H = 2, FF = 16;
-using record = std::map<std::string, std::vector<double>>;
+using record = kiln::test::fixture_record;
 
 /// label -> tensor name -> values (strtod reads the -inf of additive masks).
 const std::map<std::string, record>& fixtures() {
-    static const std::map<std::string, record> all = [] {
-        std::map<std::string, record> m;
-        const auto path = std::filesystem::path(__FILE__).parent_path() / "fixtures" / "torch_attention_options.txt";
-        std::ifstream file(path);
-        EXPECT_TRUE(file) << "cannot open " << path;
-        std::string line, label;
-        while (std::getline(file, line)) {
-            std::istringstream in(line);
-            std::string tag;
-            in >> tag;
-            if (tag == "case") {
-                in >> label;
-            } else if (tag == "end" || tag == "torch" || tag.empty()) {
-                continue;
-            } else {
-                std::size_t n = 0;
-                in >> n;
-                std::vector<double> v(n);
-                std::string tok;
-                for (auto& e : v) {
-                    in >> tok;
-                    e = std::strtod(tok.c_str(), nullptr);
-                }
-                EXPECT_TRUE(in) << label << " " << tag << ": expected " << n << " values";
-                m[label][tag] = std::move(v);
-            }
-        }
-        return m;
-    }();
+    static const std::map<std::string, record> all =
+        kiln::test::read_fixture_records((std::filesystem::path(__FILE__).parent_path() / "fixtures" / "torch_attention_options.txt").string());
     return all;
 }
 
@@ -173,12 +148,6 @@ template <class Shape>
 tensor<double, Shape> float_mask(const std::string& label, const std::string& name) {
     return fixture_tensor<tensor<double, Shape>>(label, name);
 }
-
-#define EXPECT_GRADS(f, ...)                                      \
-    do {                                                          \
-        auto r_ = check_gradients(f, __VA_ARGS__);                \
-        EXPECT_TRUE(r_.ok) << r_.max_error << " at " << r_.worst; \
-    } while (0)
 
 }  // namespace
 

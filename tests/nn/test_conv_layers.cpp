@@ -10,14 +10,11 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 using namespace kiln;
 
 namespace {
-#define EXPECT_GRADS(f, ...)                                      \
-    do {                                                          \
-        auto r_ = check_gradients(f, __VA_ARGS__);                \
-        EXPECT_TRUE(r_.ok) << r_.max_error << " at " << r_.worst; \
-    } while (0)
 }  // namespace
 
 TEST(ConvLayers, ForwardMatchesDirectLoops) {

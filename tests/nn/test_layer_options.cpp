@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -26,35 +28,12 @@ using namespace kiln;
 
 namespace {
 
-using record = std::map<std::string, std::vector<double>>;
+using record = kiln::test::fixture_record;
 
 /// label -> tensor name -> values, from fixtures/torch_layer_options.txt.
 const std::map<std::string, record>& fixtures() {
-    static const std::map<std::string, record> all = [] {
-        std::map<std::string, record> m;
-        const auto path = std::filesystem::path(__FILE__).parent_path() / "fixtures" / "torch_layer_options.txt";
-        std::ifstream file(path);
-        EXPECT_TRUE(file) << "cannot open " << path;
-        std::string line, label;
-        while (std::getline(file, line)) {
-            std::istringstream in(line);
-            std::string tag;
-            in >> tag;
-            if (tag == "case") {
-                in >> label;
-            } else if (tag == "end" || tag == "torch" || tag.empty()) {
-                continue;
-            } else {
-                std::size_t n = 0;
-                in >> n;
-                std::vector<double> v(n);
-                for (auto& e : v) in >> e;
-                EXPECT_TRUE(in) << label << " " << tag << ": expected " << n << " values";
-                m[label][tag] = std::move(v);
-            }
-        }
-        return m;
-    }();
+    static const std::map<std::string, record> all =
+        kiln::test::read_fixture_records((std::filesystem::path(__FILE__).parent_path() / "fixtures" / "torch_layer_options.txt").string());
     return all;
 }
 
@@ -182,12 +161,6 @@ void all_cases(double tol) {
     run("avg_pool_nonsquare", check_against_torch<T, shape<1, 2, 5, 6>>(
                                   "avg_pool_nonsquare", nn::avg_pool2d<hw{3, 2}, hw{1, 2}, hw{1, 1}>{}, tol));
 }
-
-#define EXPECT_GRADS(f, ...)                                      \
-    do {                                                          \
-        auto r_ = check_gradients(f, __VA_ARGS__);                \
-        EXPECT_TRUE(r_.ok) << r_.max_error << " at " << r_.worst; \
-    } while (0)
 
 template <class S>
 param<double, S> random_input(std::uint64_t seed) {

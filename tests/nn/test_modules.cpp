@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -21,12 +23,6 @@ using namespace kiln;
 
 namespace {
 using T = double;
-
-#define EXPECT_GRADS(f, ...)                                      \
-    do {                                                          \
-        auto r_ = check_gradients(f, __VA_ARGS__);                \
-        EXPECT_TRUE(r_.ok) << r_.max_error << " at " << r_.worst; \
-    } while (0)
 
 // The issue's example: named intermediate returned, the access policy threaded through.
 struct issue_net {
