@@ -245,3 +245,21 @@ TEST(GraphArena, UseAfterResetIsAClearError) {
     // Back on the chunk pool, graphs work as before.
     EXPECT_NO_THROW(backward(sum(m(x))));
 }
+
+TEST(GraphArenaDeathTest, ModelDestroyedWhileItsGraphIsHeld) {
+    const auto x = inputs<shape<2, 4>>(11);
+    {  // the model outlives its graph: fine
+        residual_net m;
+        auto out = m(x);
+        backward(sum(out));
+    }
+    auto model_dies_first = [&] {
+        node<T, shape<2, 3>> out;
+        {
+            residual_net m;
+            out = m(x);
+        }  // the graph still references m's params: a clear end, not a read of freed memory
+        backward(sum(out));
+    };
+    EXPECT_DEATH(model_dies_first(), "a param is destroyed while a graph that uses it is still held");
+}

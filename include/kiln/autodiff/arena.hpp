@@ -64,10 +64,16 @@ class graph_arena {
 public:
     static constexpr std::size_t min_chunk = std::size_t(64) << 10;
 
-    graph_arena() = default;
+    graph_arena() { alive() = true; }
     graph_arena(const graph_arena&) = delete;
     graph_arena& operator=(const graph_arena&) = delete;
+    /// Whether this thread's arena exists (a trivially destructible flag, readable after it ended).
+    static bool& alive() {
+        static thread_local bool on = false;
+        return on;
+    }
     ~graph_arena() {
+        alive() = false;
         // Generations still held (a handle in a static object) are left alone: their memory
         // must stay valid for that handle's destructor.
         while (free_chunks_) {
@@ -227,6 +233,20 @@ private:
     std::size_t buffer_bytes_ = 0;
     std::uint64_t next_id_ = 1;
     graph_arena_stats stats_;
+};
+
+/// A param that graph nodes reference remembers the generation of (one of) its live graphs, so
+/// that destroying it while such a graph can still run backward is an error, never a dangling read.
+struct graph_use {
+    graph_generation* g = nullptr;
+    std::uint64_t id = 0;
+    bool live() const { return g && graph_arena::alive() && g->id == id && g->live > 0; }
+    void note(graph_generation* gen) {
+        if (!live()) {
+            g = gen;
+            id = gen->id;
+        }
+    }
 };
 
 inline graph_arena& this_thread_graph_arena() {

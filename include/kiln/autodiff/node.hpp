@@ -115,6 +115,15 @@ public:
     param& operator=(const param&) = delete;
     param(param&&) noexcept = default;
     param& operator=(param&&) noexcept = default;
+    // A graph that still holds this param (a handle alive) would read freed memory in backward:
+    // that ends the program with this message (a destructor may not throw) instead.
+    ~param() {
+        if (use_.live())
+            fail("[autodiff] a param is destroyed while a graph that uses it is still held: keep the model "
+                 "alive until the graphs built from it (and their handles) are gone");
+    }
+    /// Called by the graph for each node that references this param.
+    void note_graph_use(detail::graph_generation* g) const { use_.note(g); }
 
     const tensor_type& value() const { return value_; }
     tensor_type& value() { return value_; }
@@ -144,6 +153,7 @@ private:
     tensor_type value_;
     mutable tensor_type grad_;
     mutable bool grad_is_zero_ = true;
+    mutable detail::graph_use use_;
 };
 
 /// An input that needs a gradient (PyTorch's requires_grad=True): a param by another name.
@@ -252,7 +262,7 @@ template <class T, class S, class D>
 struct edge<param<T, S, D>> {
     static constexpr bool differentiable = true;
     const param<T, S, D>* p;
-    edge(const param<T, S, D>& x, graph_generation*, const char*) : p(&x) {}
+    edge(const param<T, S, D>& x, graph_generation* g, const char*) : p(&x) { x.note_graph_use(g); }
     const auto& value() const { return p->value(); }
     void count_uses() const {}
     template <class G>
@@ -430,6 +440,7 @@ public:
             bind(b);
         } else {
             up_name_ = "param";
+            up.note_graph_use(g);
             bind(&up);
         }
     }
