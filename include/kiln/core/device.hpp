@@ -1,6 +1,8 @@
 // Devices are policy types: a tensor's (and a model's) template argument picks where it lives
 // and which kernels run. Ops talk to a device only through device_ops<Device>, which each
 // device specialises (device/cpu/ops.hpp, device/vulkan/ops.hpp); ops never name a backend.
+// The CPU's comes with core/tensor.hpp (cpu is the default device), Vulkan's with
+// <kiln/vulkan.hpp>.
 #pragma once
 
 #include <type_traits>

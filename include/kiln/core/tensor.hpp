@@ -14,6 +14,10 @@
 #include "shape.hpp"
 #include "storage.hpp"
 
+// The CPU backend (device_ops<cpu>). cpu is every tensor's default device, so whoever can make
+// a tensor gets its kernels here; ops only call device_ops<Device> and never include a backend.
+#include "../device/cpu/ops.hpp"
+
 namespace kiln {
 
 /// Tag for constructing a tensor without initialising its elements.
@@ -223,5 +227,20 @@ auto eval(E&& e) {
     else
         return eval_t<E>(e);
 }
+
+namespace detail {
+/// A tensor holding e's value: e itself when it is a tensor, else a fresh evaluation.
+template <expression E>
+decltype(auto) materialize(const E& e) {
+    if constexpr (tensor_type<E>)
+        return (e);
+    else
+        return eval(e);
+}
+
+/// A new tensor of shape S2 on the device and storage of tensor `like`.
+template <class T, class S2, class Like>
+using like_t = tensor<T, S2, typename std::remove_cvref_t<Like>::device_type, typename std::remove_cvref_t<Like>::storage_type>;
+}  // namespace detail
 
 }  // namespace kiln

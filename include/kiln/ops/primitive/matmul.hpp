@@ -1,9 +1,10 @@
 // matmul: [.., M, K] x [.., K, N] -> [.., M, N] with batch axes broadcast, 1-D operands
 // promoted as in torch.matmul, and transposed operands (transpose(x)) fed to the GEMM with a
-// transpose flag instead of being copied.
+// transpose flag instead of being copied. matmul_op (at the end) is the op with its vjp.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <type_traits>
 
 #include "../../core/tensor.hpp"
@@ -107,5 +108,21 @@ auto matmul(const A& a, const B& b) {
         return out;
     }
 }
+
+/// matmul as an op (operands of rank >= 2): dA = g B^T, dB = A^T g, the transposes fed to the
+/// GEMM as flags.
+struct matmul_op {
+    static constexpr const char* name = "matmul";
+    template <class A, class B>
+    auto forward(const A& a, const B& b) const {
+        static_assert(shape_of_t<A>::rank >= 2 && shape_of_t<B>::rank >= 2,
+                      "[matmul] autodiff needs operands of rank >= 2: reshape a vector to [1, K] or [K, 1]");
+        return matmul(a, b);
+    }
+    template <std::size_t I, class G, class Y, class A, class B>
+    auto vjp(const G& g, const Y&, const A& a, const B& b) const {
+        if constexpr (I == 0) return matmul(g, transpose(b)); else return matmul(transpose(a), g);
+    }
+};
 
 }  // namespace kiln

@@ -1,14 +1,16 @@
 // Shape ops. reshape/flatten/squeeze/unsqueeze/permute/slice/concat write a new tensor;
 // transpose(x) is a lazy view that matmul consumes without copying (a transposed GEMM operand)
-// and that any elementwise expression can read.
+// and that any elementwise expression can read. The op tags at the end pair each with its vjp
+// (flatten, squeeze and unsqueeze are reshapes).
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "../../core/tensor.hpp"
-#include "reduce.hpp"  // detail::materialize
 
 namespace kiln {
 
@@ -248,5 +250,72 @@ auto concat(const E0& e0, const E&... es) {
     (copy_one(es), ...);
     return out;
 }
+
+// Op tags: forward + vjp<I>(g, y, xs...), applied to graph nodes by autodiff/ops.hpp.
+
+/// reshape<S2>; the adjoint is g reshaped back.
+template <shape_type S2>
+struct reshape_to_op {
+    static constexpr const char* name = "reshape";
+    template <class X>
+    auto forward(const X& x) const { return reshape<S2>(x); }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y&, const X&) const { return reshape<shape_of_t<X>>(g); }
+};
+/// transpose (the last two axes); its own adjoint.
+struct transpose_op {
+    static constexpr const char* name = "transpose";
+    template <class X>
+    auto forward(const X& x) const { return transpose(x); }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y&, const X&) const { return transpose(g); }
+};
+/// permute<P...>; the adjoint is g permuted by the inverse permutation.
+template <std::size_t... P>
+struct permute_op {
+    static constexpr const char* name = "permute";
+    template <class X>
+    auto forward(const X& x) const { return permute<P...>(x); }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y&, const X&) const {
+        constexpr std::array<std::size_t, sizeof...(P)> p{P...};
+        return [&]<std::size_t... K>(std::index_sequence<K...>) {
+            constexpr auto inv = [&] {
+                std::array<std::size_t, sizeof...(P)> q{};
+                for (std::size_t i = 0; i < p.size(); ++i) q[p[i]] = i;
+                return q;
+            }();
+            return permute<inv[K]...>(g);
+        }(std::make_index_sequence<sizeof...(P)>{});
+    }
+};
+/// slice<Axis, Begin, End, Step>; the adjoint is g written back at the sliced positions.
+template <int Axis, std::size_t Begin, std::size_t End, std::size_t Step>
+struct slice_op {
+    static constexpr const char* name = "slice";
+    template <class X>
+    auto forward(const X& x) const { return slice<Axis, Begin, End, Step>(x); }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y&, const X&) const { return unslice<Axis, Begin, End, Step, shape_of_t<X>>(g); }
+};
+/// concat<Axis>(xs...); operand I's adjoint is its slice of g.
+template <int Axis>
+struct concat_axis_op {
+    static constexpr const char* name = "concat";
+    template <class... X>
+    auto forward(const X&... x) const { return concat<Axis>(x...); }
+    template <std::size_t I, class G, class Y, class... X>
+    auto vjp(const G& g, const Y&, const X&...) const {
+        constexpr std::size_t rank = shape_of_t<G>::rank;
+        constexpr std::size_t a = detail::normalize_axis<Axis, rank>();
+        constexpr std::array<std::size_t, sizeof...(X)> ext{shape_of_t<X>::extents[a]...};
+        constexpr std::size_t begin = [&] {
+            std::size_t o = 0;
+            for (std::size_t i = 0; i < I; ++i) o += ext[i];
+            return o;
+        }();
+        return slice<int(a), begin, begin + ext[I]>(g);
+    }
+};
 
 }  // namespace kiln

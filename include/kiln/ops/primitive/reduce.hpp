@@ -1,12 +1,16 @@
 // Reductions: sum, mean, max, min over all elements or one axis (keepdims optional), argmax
-// and argmin. They are kernels that write their output (device/cpu/kernels/reduce.hpp).
+// and argmin. They are kernels that write their output (device_ops<Device>::reduce); the op
+// tags at the end pair each with its vjp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
 #include "../../core/tensor.hpp"
-#include "../../device/cpu/ops.hpp"
+#include "binary.hpp"
+#include "movement.hpp"  // reshape (the axis reductions' vjps)
+#include "where.hpp"
 
 namespace kiln {
 
@@ -29,19 +33,6 @@ consteval auto reduced_extents() {
 }
 template <class S, std::size_t A, bool Keep>
 using reduced_shape_t = shape_from_array_t<reduced_extents<S, A, Keep>()>;
-
-/// A tensor holding e's value: e itself when it is a tensor, else a fresh evaluation.
-template <expression E>
-decltype(auto) materialize(const E& e) {
-    if constexpr (tensor_type<E>)
-        return (e);
-    else
-        return eval(e);
-}
-
-/// A new tensor of shape S2 on the device and storage of tensor `like`.
-template <class T, class S2, class Like>
-using like_t = tensor<T, S2, typename std::remove_cvref_t<Like>::device_type, typename std::remove_cvref_t<Like>::storage_type>;
 
 template <class R, class S, std::size_t A, bool Keep, class E>
 auto reduce_axis(const E& e) {
@@ -140,5 +131,100 @@ template <expression E>
 auto argmin(const E& e) { return detail::arg_all<false>(e); }
 template <int Axis, bool Keepdims = false, expression E>
 auto argmin(const E& e) { return detail::arg_axis<false, Axis, Keepdims>(e); }
+
+// Op tags: forward + vjp<0>(g, y, x), applied to graph nodes by autodiff/ops.hpp. argmax and
+// argmin have no gradient.
+
+/// Sum of all elements; the adjoint is g broadcast back to x's shape.
+struct sum_op {
+    static constexpr const char* name = "sum";
+    template <class X>
+    auto forward(const X& x) const { return sum(x); }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y&, const X&) const { return broadcast_to<shape_of_t<X>>(detail::materialize(g)); }
+};
+/// Mean of all elements.
+struct mean_op {
+    static constexpr const char* name = "mean";
+    template <class X>
+    auto forward(const X& x) const { return mean(x); }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y&, const X&) const {
+        using T = value_of_t<X>;
+        return broadcast_to<shape_of_t<X>>(detail::materialize(g)) * (T(1) / T(shape_of_t<X>::size));
+    }
+};
+
+namespace detail {
+/// g (the adjoint of a reduction of x over Axis, keepdims or not) broadcast back to x's shape.
+template <int Axis, class X, class G>
+auto unreduce(const G& g) {
+    using S = shape_of_t<X>;
+    constexpr std::size_t a = normalize_axis<Axis, S::rank>();
+    return broadcast_to<S>(reshape<reduced_shape_t<S, a, true>>(g));
+}
+}  // namespace detail
+
+/// Sum over axis Axis (keepdims when Keep).
+template <int Axis, bool Keep>
+struct sum_axis_op {
+    static constexpr const char* name = "sum";
+    template <class X>
+    auto forward(const X& x) const { return sum<Axis, Keep>(x); }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y&, const X&) const { return detail::unreduce<Axis, X>(g); }
+};
+/// Mean over axis Axis (keepdims when Keep).
+template <int Axis, bool Keep>
+struct mean_axis_op {
+    static constexpr const char* name = "mean";
+    template <class X>
+    auto forward(const X& x) const { return mean<Axis, Keep>(x); }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y&, const X&) const {
+        using S = shape_of_t<X>;
+        using T = value_of_t<X>;
+        return detail::unreduce<Axis, X>(g) * (T(1) / T(S::extents[detail::normalize_axis<Axis, S::rank>()]));
+    }
+};
+
+/// max (Kind = reduce_max) or min (reduce_min) of all elements. The adjoint is split evenly among
+/// the elements equal to the extreme (like torch.amax).
+template <class Kind>
+struct extreme_op {
+    static constexpr const char* name = std::is_same_v<Kind, reduce_max> ? "max" : "min";
+    template <class X>
+    auto forward(const X& x) const {
+        if constexpr (std::is_same_v<Kind, reduce_max>) return max(x); else return min(x);
+    }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y& y, const X& x) const {
+        using S = shape_of_t<X>;
+        using T = value_of_t<X>;
+        auto hit = eval(where(x == broadcast_to<S>(y), T(1), T(0)));
+        auto share = eval(detail::materialize(g) / sum(hit));
+        return eval(hit * broadcast_to<S>(share));
+    }
+};
+/// max or min over axis Axis (keepdims when Keep); ties share the adjoint as in extreme_op.
+template <class Kind, int Axis, bool Keep>
+struct extreme_axis_op {
+    static constexpr const char* name = std::is_same_v<Kind, reduce_max> ? "max" : "min";
+    template <class X>
+    auto forward(const X& x) const {
+        if constexpr (std::is_same_v<Kind, reduce_max>) return max<Axis, Keep>(x); else return min<Axis, Keep>(x);
+    }
+    template <std::size_t I, class G, class Y, class X>
+    auto vjp(const G& g, const Y& y, const X& x) const {
+        using S = shape_of_t<X>;
+        using T = value_of_t<X>;
+        constexpr std::size_t a = detail::normalize_axis<Axis, S::rank>();
+        using KS = detail::reduced_shape_t<S, a, true>;
+        auto yk = reshape<KS>(y);
+        auto hit = eval(where(x == broadcast_to<S>(yk), T(1), T(0)));
+        auto share = eval(reshape<KS>(g) / sum<int(a), true>(hit));
+        return eval(hit * broadcast_to<S>(share));
+    }
+};
 
 }  // namespace kiln
