@@ -19,30 +19,7 @@
 #include <cstring>
 #include <new>
 
-static int g_allocations = 0;
-// Every replaceable form counted, all through one pair (noinline: GCC 12 otherwise pairs the
-// inlined aligned_alloc and free across overloads and warns, -Wmismatched-new-delete, falsely).
-[[gnu::noinline]] static void* counted_alloc(std::size_t n, std::size_t align) noexcept {
-    ++g_allocations;
-    return std::aligned_alloc(align, (n + align - 1) / align * align);
-}
-[[gnu::noinline]] static void counted_free(void* p) noexcept { std::free(p); }
-void* operator new(std::size_t n) {
-    if (void* p = counted_alloc(n ? n : 1, alignof(std::max_align_t))) return p;
-    std::abort();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-    if (void* p = counted_alloc(n, static_cast<std::size_t>(a))) return p;
-    std::abort();
-}
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-    return counted_alloc(n, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
+#include "../alloc_counter.hpp"
 
 static int failures = 0;
 #define CHECK(c)                                                              \

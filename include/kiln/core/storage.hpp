@@ -77,39 +77,53 @@ struct inline_storage {
 };
 
 namespace detail {
-/// Keeps recently freed large blocks for reuse. glibc hands blocks above its mmap threshold
-/// (at most 32 MiB) straight back to the kernel, so a training step that frees and reallocates
-/// its large tensors every iteration would page-fault all of them in again each step.
+/// Keeps freed tensor blocks (and op scratch, cached_buffer) for reuse, per thread, matched by
+/// exact size.
+/// kiln's shapes are static, so a training step frees and asks again for the same sizes every
+/// iteration: in the steady state a step takes every block from here and calls the heap not
+/// at all (tests/autodiff/test_steady_alloc.cpp counts it). Without it, glibc hands blocks above
+/// its mmap threshold straight back to the kernel and each step page-faults them in again.
+/// Bounded: max_blocks entries and max_total bytes; past either, the oldest block is freed.
+/// kiln::empty_cache() hands this thread's blocks back to the heap.
 class block_cache {
 public:
-    static constexpr std::size_t min_bytes = std::size_t(1) << 20;  // smaller blocks: plain malloc
-    static constexpr std::size_t max_blocks = 64;
+    static constexpr std::size_t max_blocks = 1024;
     static constexpr std::size_t max_total = std::size_t(1) << 30;
     void* take(std::size_t bytes) {
         for (std::size_t i = n_; i-- > 0;)
             if (e_[i].bytes == bytes) {
                 void* p = e_[i].p;
                 total_ -= bytes;
-                e_[i] = e_[--n_];
+                std::memmove(e_ + i, e_ + i + 1, (n_ - i - 1) * sizeof(entry));  // keeps age order
+                --n_;
                 return p;
             }
         return nullptr;
     }
     bool give(void* p, std::size_t bytes) {
-        if (n_ == max_blocks || total_ + bytes > max_total) return false;
+        if (bytes > max_total) return false;
+        while (n_ == max_blocks || total_ + bytes > max_total) evict_oldest();
         e_[n_++] = {bytes, p};
         total_ += bytes;
         return true;
     }
-    ~block_cache() {
-        for (std::size_t i = 0; i < n_; ++i) ::operator delete(e_[i].p, std::align_val_t{tensor_alignment}, std::nothrow);
+    void clear() {
+        while (n_) evict_oldest();
     }
+    std::size_t cached_bytes() const { return total_; }
+    ~block_cache() { clear(); }
 
 private:
     struct entry {
         std::size_t bytes;
         void* p;
     };
+    void evict_oldest() {
+        ::operator delete(e_[0].p, std::align_val_t{tensor_alignment}, std::nothrow);
+        total_ -= e_[0].bytes;
+        std::memmove(e_, e_ + 1, (n_ - 1) * sizeof(entry));
+        --n_;
+    }
     entry e_[max_blocks] = {};
     std::size_t n_ = 0, total_ = 0;
 };
@@ -118,16 +132,57 @@ inline block_cache& large_blocks() {
     return c;
 }
 inline void* allocate_aligned(std::size_t bytes) {
-    if (bytes >= block_cache::min_bytes)
-        if (void* p = large_blocks().take(bytes)) return p;
+    if (void* p = large_blocks().take(bytes)) return p;
     return ::operator new(bytes, std::align_val_t{tensor_alignment}, std::nothrow);
 }
 inline void free_aligned(void* p, std::size_t bytes) {
     if (!p) return;
-    if (bytes >= block_cache::min_bytes && large_blocks().give(p, bytes)) return;
+    if (large_blocks().give(p, bytes)) return;
     ::operator delete(p, std::align_val_t{tensor_alignment}, std::nothrow);
 }
+/// A resizable scratch array an op keeps between its forward and its vjp (max pooling's argmax),
+/// drawn from the block cache: in the steady state resizing it calls the heap not at all.
+template <class T>
+class cached_buffer {
+public:
+    cached_buffer() = default;
+    cached_buffer(const cached_buffer& o) {
+        resize(o.n_);
+        if (n_) std::memcpy(p_, o.p_, n_ * sizeof(T));
+    }
+    cached_buffer(cached_buffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+    cached_buffer& operator=(cached_buffer o) noexcept {
+        std::swap(p_, o.p_);
+        std::swap(n_, o.n_);
+        return *this;
+    }
+    ~cached_buffer() { free_aligned(p_, n_ * sizeof(T)); }
+    void resize(std::size_t n) {
+        if (n == n_) return;
+        free_aligned(p_, n_ * sizeof(T));
+        p_ = nullptr, n_ = 0;
+        if (n == 0) return;
+        p_ = static_cast<T*>(allocate_aligned(n * sizeof(T)));
+        if (!p_) fail("[tensor] cannot allocate %zu bytes of op scratch", n * sizeof(T));
+        n_ = n;
+    }
+    T* data() { return p_; }
+    const T* data() const { return p_; }
+    std::size_t size() const { return n_; }
+
+private:
+    T* p_ = nullptr;
+    std::size_t n_ = 0;
+};
 }  // namespace detail
+
+/// Hands the tensor blocks this thread keeps for reuse back to the heap (torch.cuda.empty_cache's
+/// counterpart for kiln's CPU tensors); returns the bytes released.
+inline std::size_t empty_cache() {
+    const std::size_t n = detail::large_blocks().cached_bytes();
+    detail::large_blocks().clear();
+    return n;
+}
 
 struct heap_storage {
     template <class T, std::size_t N>

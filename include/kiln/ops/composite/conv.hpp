@@ -8,8 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
-#include <vector>
 
 #include "../../core/geometry.hpp"
 #include "../../core/tensor.hpp"
@@ -175,7 +173,7 @@ struct conv2d_op {
 template <hw K, hw Stride, hw Pad, bool Max, bool IncludePad = true, hw Dil = 1, bool Ceil = false>
 struct pool2d_op {
     static constexpr const char* name = Max ? "max_pool2d" : "avg_pool2d";
-    std::shared_ptr<std::vector<std::int32_t>> argmax = std::make_shared<std::vector<std::int32_t>>();
+    mutable detail::cached_buffer<std::int32_t> argmax;  // the winners' indices, forward to vjp
 
     template <class XS>
     static consteval bool check() {
@@ -212,8 +210,8 @@ struct pool2d_op {
             // finds them again from x in the backward pass.
             std::int32_t* idx = nullptr;
             if constexpr (device_ops<D>::max_pool_keeps_argmax) {
-                argmax->resize(out_shape<XS>::size);
-                idx = argmax->data();
+                argmax.resize(out_shape<XS>::size);
+                idx = argmax.data();
             }
             device_ops<D>::max_pool2d_forward(geometry<XS>(), xv, y, idx);
         } else {
@@ -228,7 +226,7 @@ struct pool2d_op {
         tensor<value_of_t<X>, XS, D> dx(uninitialized);
         if constexpr (Max)
             device_ops<D>::max_pool2d_backward(geometry<XS>(), detail::materialize(x), detail::materialize(g),
-                                               argmax->data(), dx);
+                                               argmax.data(), dx);
         else
             device_ops<D>::avg_pool2d_backward(geometry<XS>(), detail::materialize(g), dx, IncludePad);
         return dx;
