@@ -23,6 +23,7 @@
 #include "nn/attention.hpp"
 #include "nn/conv.hpp"
 #include "nn/dropout.hpp"
+#include "nn/embedding.hpp"
 #include "nn/linear.hpp"
 #include "nn/norm.hpp"
 #include "nn/sequential.hpp"
