@@ -19,15 +19,15 @@ using namespace kiln;
 constexpr std::size_t batch = 100, features = 784, classes = 10;
 using batch_x = tensor<float, shape<batch, features>>;
 
-static void load_batch(const data::image_dataset& d, const std::vector<std::size_t>& order, std::size_t first,
+static void load_batch(const data::image_dataset<1, 28, 28>& d, const std::vector<std::size_t>& order, std::size_t first,
                        batch_x& x, tensor<float, shape<batch, classes>>& onehot, std::vector<int>& labels) {
     onehot.fill(0);
     labels.resize(batch);
     for (std::size_t b = 0; b < batch; ++b) {
         const std::size_t i = order[first + b];
-        const std::uint8_t* px = d.images.values.data() + i * features;
+        const std::uint8_t* px = d.pixels.data() + i * features;
         for (std::size_t k = 0; k < features; ++k) x(b, k) = px[k] * (1.0f / 255.0f);
-        labels[b] = d.labels.values[i];
+        labels[b] = int(d.labels[i]);
         onehot(b, static_cast<std::size_t>(labels[b])) = 1;
     }
 }

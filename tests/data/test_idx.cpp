@@ -111,15 +111,15 @@ TEST(Idx, DatasetChecksLabelsAgainstImages) {
     lab.push_back(3);
     lab.push_back(10);
     auto lp = write("ds/x-labels-idx1-ubyte.gz", lab, true);
-    EXPECT_EQ(error_of([&] { load_mnist(dir.string(), "x", 2, 2); }),
+    EXPECT_EQ(error_of([&] { load_mnist<2, 2>(dir.string(), "x"); }),
               "[idx] " + lp + ": label 10 at offset 9 is not below 10 classes");
     lab = header(8, {3});
     lab.insert(lab.end(), 3, 1);
     lp = write("ds/x-labels-idx1-ubyte.gz", lab, true);
-    EXPECT_EQ(error_of([&] { load_mnist(dir.string(), "x", 2, 2); }), "[idx] " + lp + ": 3 labels for 2 images");
+    EXPECT_EQ(error_of([&] { load_mnist<2, 2>(dir.string(), "x"); }), "[idx] " + lp + ": 3 labels for 2 images");
     lab = header(8, {2});
     lab.insert(lab.end(), 2, 1);
     write("ds/x-labels-idx1-ubyte.gz", lab, true);
-    auto d = load_mnist(dir.string(), "x", 2, 2);
+    auto d = load_mnist<2, 2>(dir.string(), "x");
     EXPECT_EQ(d.size(), 2u);
 }
