@@ -11,5 +11,6 @@ build/examples/examples/ch000_cnn_transformer /usr/share/datasets/fashion-mnist 
 build/examples/examples/ch001_full_pipeline /usr/share/datasets/fashion-mnist 3 build/examples/fashion_cnn.safetensors
 build/examples/examples/ch002_training_workflow
 build/examples/examples/ch003_transformer
+build/examples/examples/ch003_chapter_config
 build/examples/examples/ch004_api_reference
 build/examples/examples/fashion_mnist_softmax /usr/share/datasets/fashion-mnist
