@@ -8,7 +8,7 @@ install_deps examples
 cmake -S . -B build/examples -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_TESTS=OFF "$@"
 cmake --build build/examples
 build/examples/examples/ch000_cnn_transformer /usr/share/datasets/fashion-mnist 3
-build/examples/examples/ch001_full_pipeline /usr/share/datasets/fashion-mnist 3 build/examples/fashion_cnn.safetensors
+build/examples/examples/ch001_full_pipeline /usr/share/datasets/fashion-mnist 5 build/examples/fashion_cnn.safetensors
 build/examples/examples/ch002_training_workflow
 build/examples/examples/ch003_transformer
 build/examples/examples/ch003_chapter_config
